@@ -1,0 +1,163 @@
+"""Command line: a thin layer over the Python API. Expected failures print one line, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .errors import CrystalmelaError
+from .systems import DATASETS
+from .wavelengths import ANODES_KA1
+
+EXIT_OK, EXIT_NO_MODEL, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("crystalmela")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _parse_weights(text: str | None) -> dict[str, float]:
+    if not text:
+        return {}
+    out = {}
+    for item in text.split(","):
+        name, sep, val = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[name.strip()] = float(val)
+        except ValueError:
+            raise CrystalmelaError(f"--weights: expected NAME=NUMBER[,NAME=NUMBER...], got {item!r}") from None
+    return out
+
+
+def cmd_predict(args) -> int:
+    from .predict import predict_pattern, resolve_wavelength, _select
+    from .plugins import get_registry
+    from .reading import read_pattern
+    from .result import format_table
+
+    wl = resolve_wavelength(args.wavelength, args.anode)
+    weights = _parse_weights(args.weights)
+    registry = get_registry()
+    models = _select(registry, args.models.split(",") if args.models else None, args.dataset)
+    if args.reader:
+        registry.reader(args.reader)
+    status = EXIT_OK
+    for i, path in enumerate(args.files):
+        try:
+            pattern = read_pattern(path, reader=args.reader, registry=registry)
+            pred = predict_pattern(pattern, models, args.dataset, wavelength=wl, weights=weights,
+                                   registry=registry)
+        except CrystalmelaError as exc:
+            status = EXIT_BAD_INPUT
+            if args.json:
+                print(json.dumps({"path": str(path), "error": str(exc)}), flush=True)
+            else:
+                print(f"error: {exc}", file=sys.stderr, flush=True)
+            continue
+        if not pred.ok and status == EXIT_OK:
+            status = EXIT_NO_MODEL
+        if args.json:
+            print(json.dumps(pred.to_json()), flush=True)
+        else:
+            if i:
+                print()
+            print(format_table(pred), flush=True)
+    return status
+
+
+def cmd_readers(args) -> int:
+    from .plugins import get_registry
+    reg = get_registry()
+    rows = [{"name": r.name, "extensions": list(r.extensions), "plugin": reg.provider[("reader", r.name)],
+             "description": r.description} for r in sorted(reg.readers.values(), key=lambda r: r.name)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no readers installed (pip install crystalmela-readers)")
+    w = max([len(r["name"]) for r in rows] + [4])
+    for r in rows:
+        exts = " ".join(r["extensions"]) or "(content only)"
+        print(f"{r['name']:<{w}}  {exts:<28}  {r['description']}  [{r['plugin']}]")
+    return EXIT_OK
+
+
+def cmd_plugins(args) -> int:
+    from .plugins import list_plugins, get_registry
+    infos, failures = list_plugins()
+    reg = get_registry()
+    if args.json:
+        print(json.dumps({"plugins": [i.__dict__ for i in infos],
+                          "failed": [f.__dict__ for f in failures]}, indent=2))
+        return EXIT_OK
+    for i in infos:
+        provided = [f"{label} {name}" for (label, name), p in sorted(reg.provider.items()) if p == i.name]
+        print(f"{i.name}  ({i.distribution or 'not installed'} {i.version or ''})".rstrip())
+        print(f"    hooks: {', '.join(i.hooks) or 'none'}")
+        if provided:
+            print(f"    provides: {', '.join(provided)}")
+    if failures:
+        print("\nfailed to load:")
+        for f in failures:
+            src = f" ({f.distribution} {f.version})" if f.distribution else ""
+            print(f"  {f.name}{src}: {f.error}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="crystalmela",
+                                 description="Crystal system of powder X-ray diffraction patterns.")
+    ap.add_argument("--version", action="version", version=f"crystalmela {_version()}")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="predict the crystal system of pattern files")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--models", help="comma-separated model names (default: all installed)")
+    p.add_argument("--dataset", choices=DATASETS, default="full",
+                   help="which trained models to use (default: full)")
+    p.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--wavelength", type=float, help="wavelength in Å (overrides the file's)")
+    g.add_argument("--anode", choices=list(ANODES_KA1), help="tube anode; its Kα1 wavelength is used")
+    p.add_argument("--reader", help="force a reader (see `crystalmela readers`)")
+    p.add_argument("--weights", help="ensemble weights, e.g. cnn_flax=2,random_forest=1")
+    p.set_defaults(func=cmd_predict)
+
+    r = sub.add_parser("readers", help="list file formats and their extensions")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_readers)
+
+    q = sub.add_parser("plugins", help="list installed plugins, their hooks, and any that failed")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_plugins)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CrystalmelaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:
+        if os.environ.get("CRYSTALMELA_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc} (set CRYSTALMELA_DEBUG=1 for a traceback; "
+              "please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The pipeline: reader → Pattern → (per classifier) grid → features → probabilities → ensemble → Prediction."""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from .errors import CrystalmelaError, PatternError, UnknownModelError
+from .pattern import Pattern
+from .plugins import Registry, get_registry
+from .reading import read_pattern
+from .result import Prediction, as_probabilities, top_two
+from .systems import CRYSTAL_SYSTEMS, DATASETS
+from .wavelengths import anode_wavelength, check_wavelength
+
+
+def resolve_wavelength(wavelength: float | None = None, anode: str | None = None) -> float | None:
+    """The user's wavelength (Å): an explicit value or an anode's Kα1; both at once is an error."""
+    if wavelength is not None and anode is not None:
+        raise CrystalmelaError("give either a wavelength or an anode, not both")
+    if anode is not None:
+        return anode_wavelength(anode)
+    return None if wavelength is None else check_wavelength(wavelength, "wavelength")
+
+
+def _check_probs(name: str, raw) -> np.ndarray:
+    p = np.asarray(raw, dtype=float)
+    if p.shape == (1, len(CRYSTAL_SYSTEMS)):
+        p = p[0]
+    if p.shape != (len(CRYSTAL_SYSTEMS),):
+        raise CrystalmelaError(f"{name} returned probabilities of shape {p.shape}, expected (7,)")
+    if not np.all(np.isfinite(p)) or np.any(p < -1e-9):
+        raise CrystalmelaError(f"{name} returned invalid probabilities {p.tolist()}")
+    total = p.sum()
+    if abs(total - 1.0) > 1e-3:
+        raise CrystalmelaError(f"{name} returned probabilities summing to {total:.4f}, not 1")
+    return np.clip(p, 0, None) / p.clip(0, None).sum()
+
+
+def _select(registry: Registry, models: Iterable[str] | None, dataset: str) -> list[str]:
+    if dataset not in DATASETS:
+        raise UnknownModelError(f"unknown data set {dataset!r}; expected one of {', '.join(DATASETS)}")
+    if models is None:
+        return sorted(registry.classifiers)
+    names = [m.strip() for m in models if m.strip()]
+    for n in names:
+        registry.classifier(n)  # raises with the list of installed models
+    return list(dict.fromkeys(names))
+
+
+def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, dataset: str = "full", *,
+                    wavelength: float | None = None, weights: Mapping[str, float] | None = None,
+                    registry: Registry | None = None) -> Prediction:
+    """Run every chosen classifier on one pattern and combine them.
+
+    Each model runs on its own: a failure becomes an entry of ``errors`` and the others still answer.
+    If every model fails because the pattern cannot be put on their grid, the input is at fault and a
+    :class:`PatternError` is raised instead.
+    """
+    registry = registry or get_registry()
+    names = _select(registry, models, dataset)
+    gridded: dict = {}
+    feats: dict = {}
+    probs: dict[str, np.ndarray] = {}
+    errors: dict[str, str] = {}
+    versions: dict[str, str] = {}
+    pattern_errors: list[str] = []
+    notes: list[str] = []
+    for name in names:
+        spec = registry.classifier(name)
+        versions[name] = spec.version
+        try:
+            if spec.grid not in gridded:
+                gridded[spec.grid] = pattern.to_grid(spec.grid, wavelength)
+            on_grid = gridded[spec.grid]
+            key = (spec.grid, spec.feature)
+            if key not in feats:
+                feats[key] = np.asarray(registry.feature(spec.feature).extract(on_grid))
+            model = registry.model(name, dataset)
+            probs[name] = _check_probs(name, model.predict_proba(feats[key][None, ...]))
+        except PatternError as exc:
+            pattern_errors.append(str(exc))
+            errors[name] = str(exc)
+        except CrystalmelaError as exc:
+            errors[name] = str(exc)
+        except Exception as exc:  # a model bug: report it beside the others' answers
+            errors[name] = f"failed: {type(exc).__name__}: {exc}"
+    if not probs and pattern_errors and len(pattern_errors) == len(names):
+        raise PatternError(pattern_errors[0])
+    for g in gridded.values():
+        notes.extend(n for n in g.notes if n not in notes)
+
+    ensemble: dict[str, float] = {}
+    if probs:
+        combined = registry.pm.hook.crystalmela_combine(probabilities=probs, weights=dict(weights or {}),
+                                                        dataset=dataset)
+        try:
+            ensemble = as_probabilities(_check_probs("ensemble combiner", combined))
+        except CrystalmelaError as exc:
+            errors["ensemble"] = str(exc)
+    top1, top2 = top_two(ensemble)
+    used_wl = wavelength or pattern.wavelength
+    return Prediction(path=pattern.source or "<pattern>", dataset=dataset,
+                      per_model={n: as_probabilities(p) for n, p in probs.items()}, ensemble=ensemble,
+                      top1=top1, top2=top2, errors=errors, reader=pattern.reader,
+                      wavelength=used_wl, notes=notes, model_versions=versions)
+
+
+def predict(path: str | os.PathLike, models: Iterable[str] | None = None, dataset: str = "full", *,
+            wavelength: float | None = None, anode: str | None = None, reader: str | None = None,
+            weights: Mapping[str, float] | None = None) -> Prediction:
+    """Predict the crystal system of the pattern in ``path``.
+
+    :param models: classifier names (default: every installed classifier).
+    :param dataset: ``full``, ``organic`` or ``inorganic``: which trained models to use.
+    :param wavelength: wavelength (Å) of the measurement; overrides the file's own.
+    :param anode: instead of ``wavelength``, the tube anode (Cu, Co, Mo, Cr, Fe, Ag) for its Kα1.
+    :param reader: force a reader by name (see ``crystalmela readers``).
+    :param weights: per-model weights for the ensemble (default 1 each).
+    """
+    wl = resolve_wavelength(wavelength, anode)
+    registry = get_registry()
+    names = _select(registry, models, dataset)  # fail on a bad model name before reading anything
+    pattern = read_pattern(path, reader=reader, registry=registry)
+    return predict_pattern(pattern, names, dataset, wavelength=wl, weights=weights, registry=registry)

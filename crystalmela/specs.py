@@ -1,0 +1,121 @@
+"""The typed records plugins hand to the core: what a reader, a feature extractor and a classifier are.
+
+Hooks return these records (``crystalmela_readers() -> [ReaderSpec, ...]``); the core checks them,
+refuses duplicate names, and calls their functions one at a time so one broken plugin cannot take the
+others down.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+from .pattern import PAPER_GRID, GridSpec, Pattern
+from .systems import CRYSTAL_SYSTEMS, DATASETS
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValueError(f"{kind} name {name!r} must be lower-case letters, digits and '_'")
+
+
+@dataclass(frozen=True)
+class ReaderSpec:
+    """A file format.
+
+    :param name: short id used by ``--reader`` (e.g. ``xy``).
+    :param extensions: lower-case suffixes with the dot (``(".xy", ".xye")``); may be empty.
+    :param read: ``read(path) -> Pattern``; raises :class:`crystalmela.ReaderError` naming the line or
+        byte offset on bad input. It should not set ``source``/``reader``: the core does.
+    :param sniff: ``sniff(head, path) -> float`` in [0, 1]: how sure the reader is that a file starting
+        with ``head`` (its first 64 KiB) is its format. Must never raise; 0 means "not mine".
+    :param description: one line shown by ``crystalmela readers``.
+    """
+
+    name: str
+    extensions: tuple[str, ...]
+    read: Callable[[Path], Pattern]
+    sniff: Callable[[bytes, Path], float]
+    description: str = ""
+
+    def __post_init__(self):
+        _check_name("reader", self.name)
+        object.__setattr__(self, "extensions", tuple(self.extensions))
+        for ext in self.extensions:
+            if not (isinstance(ext, str) and ext.startswith(".") and ext == ext.lower()):
+                raise ValueError(f"reader {self.name}: extension {ext!r} must be lower-case and start with '.'")
+        if not callable(self.read) or not callable(self.sniff):
+            raise ValueError(f"reader {self.name}: read and sniff must be callables")
+
+
+@dataclass(frozen=True)
+class FeatureExtractor:
+    """Turns a pattern already on a classifier's grid into that classifier's input array.
+
+    :param name: id a :class:`ClassifierSpec` refers to in ``feature``.
+    :param version: bump when the output changes, so models record which features they saw.
+    :param extract: ``extract(pattern_on_grid) -> np.ndarray`` (1-D or N-D for one pattern).
+    """
+
+    name: str
+    version: str
+    extract: Callable[[Pattern], np.ndarray]
+    description: str = ""
+
+    def __post_init__(self):
+        _check_name("feature extractor", self.name)
+        if not callable(self.extract):
+            raise ValueError(f"feature extractor {self.name}: extract must be callable")
+
+
+@runtime_checkable
+class Model(Protocol):
+    """What ``ClassifierSpec.load`` returns: scikit-learn's ``predict_proba`` contract.
+
+    ``predict_proba(X)`` takes a batch (first axis = patterns) of the classifier's feature arrays and
+    returns an ``(n, 7)`` array whose columns follow :data:`crystalmela.CRYSTAL_SYSTEMS`.
+    """
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """A crystal-system classifier.
+
+    :param name: id used by ``--models`` (e.g. ``random_forest``).
+    :param version: the plugin's model-code version, shown beside its probabilities.
+    :param feature: name of the :class:`FeatureExtractor` that builds its input.
+    :param grid: the grid its training patterns were on; the core puts every input on it.
+    :param datasets: the data sets (of ``full``, ``organic``, ``inorganic``) it offers models for.
+    :param load: ``load(dataset) -> Model``; raises :class:`crystalmela.ModelNotAvailableError` when no
+        trained model is available. Called once per data set and cached.
+    """
+
+    name: str
+    version: str
+    feature: str
+    load: Callable[[str], Model]
+    grid: GridSpec = PAPER_GRID
+    datasets: tuple[str, ...] = DATASETS
+    description: str = ""
+    classes: tuple[str, ...] = field(default=CRYSTAL_SYSTEMS)
+
+    def __post_init__(self):
+        _check_name("classifier", self.name)
+        object.__setattr__(self, "datasets", tuple(self.datasets))
+        unknown = set(self.datasets) - set(DATASETS)
+        if unknown:
+            raise ValueError(f"classifier {self.name}: unknown data sets {sorted(unknown)}; "
+                             f"expected some of {DATASETS}")
+        if tuple(self.classes) != CRYSTAL_SYSTEMS:
+            raise ValueError(f"classifier {self.name}: classes must be {CRYSTAL_SYSTEMS} in that order")
+        if not isinstance(self.grid, GridSpec):
+            raise ValueError(f"classifier {self.name}: grid must be a GridSpec")
+        if not callable(self.load):
+            raise ValueError(f"classifier {self.name}: load must be callable")
