@@ -1,0 +1,1 @@
+"""Random forest on the CrystalMELA paper's peak features (§3.2)."""
