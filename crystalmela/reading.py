@@ -1,4 +1,5 @@
-"""Choosing a reader for a file and running it: explicit name, then extension, then content sniffing."""
+"""Choosing a reader for a file and running it: an explicit name, else content sniffing weighted toward
+the readers that claim the file's extension."""
 from __future__ import annotations
 
 import os
@@ -37,17 +38,25 @@ def _extensions(path: Path) -> list[str]:
     return ["".join(sfx[i:]) for i in range(len(sfx))]
 
 
+EXTENSION_BONUS = 0.3
+
+
 def choose_reader(path: Path, head: bytes, registry: Registry) -> ReaderSpec:
+    """The reader most sure of the content, readers claiming the file's extension getting a bonus:
+    so ``.dat`` goes to FullProf or XY by content, and a GSAS file saved as ``.txt`` still reads."""
     readers = list(registry.readers.values())
     exts = _extensions(path)
-    by_ext = [r for r in readers if any(e in r.extensions for e in exts)]
-    for group in (by_ext, readers):
-        scored = sorted(((_sniff(r, head, path), r.name, r) for r in group), key=lambda t: (-t[0], t[1]))
-        if scored and scored[0][0] > 0:
-            return scored[0][2]
+    by_ext = {r.name for r in readers if any(e in r.extensions for e in exts)}
+    scored = []
+    for r in readers:
+        s = _sniff(r, head, path)
+        if s > 0:
+            scored.append((s + (EXTENSION_BONUS if r.name in by_ext else 0.0), r.name, r))
+    if scored:
+        return sorted(scored, key=lambda t: (-t[0], t[1]))[0][2]
     detail = f"extension {exts[-1]!r}" if exts else "no extension"
     if by_ext:
-        detail += f" claimed by {', '.join(r.name for r in by_ext)} but the content does not match"
+        detail += f" claimed by {', '.join(sorted(by_ext))} but the content does not match"
     raise NoReaderError(path, sorted(r.name for r in readers), detail)
 
 

@@ -1,0 +1,321 @@
+"""Readers: known values on real instrument files, round trips for every format, and bad input."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+import crystalmela as cm
+from crystalmela.reading import read_pattern
+from writers import CASES, X, Y
+
+
+# ---- real files -------------------------------------------------------------------------------
+
+def test_bruker_raw_v1_matches_its_uxd_export(real):
+    raw = read_pattern(real / "LiCoO2.RAW")
+    uxd = read_pattern(real / "LiCoO2.UXD")
+    assert raw.reader == "bruker_raw" and uxd.reader == "bruker_uxd"
+    assert len(raw) == len(uxd) == 4001
+    np.testing.assert_allclose(raw.x, uxd.x, atol=1e-4)
+    np.testing.assert_array_equal(raw.y, uxd.y)
+    assert raw.x[0] == pytest.approx(15.985, abs=1e-4) and raw.x[-1] == pytest.approx(135.985, abs=1e-3)
+    assert raw.wavelength == pytest.approx(1.5406) and uxd.wavelength == pytest.approx(1.5406)
+    assert raw.y[:4].tolist() == [649, 609, 622, 618]
+
+
+def test_fullprof_free_format_same_counts_as_raw(real):
+    dat = read_pattern(real / "LiCoO2.dat")
+    raw = read_pattern(real / "LiCoO2.RAW")
+    assert dat.reader == "fullprof"
+    assert dat.x[0] == 16.0 and dat.x[1] - dat.x[0] == pytest.approx(0.03)
+    np.testing.assert_array_equal(dat.y, raw.y)
+
+
+def test_fullprof_title_after_header(real):
+    p = read_pattern(real / "tbbaco.dat")
+    assert p.reader == "fullprof" and len(p) == 5253
+    assert p.x[0] == 15.0 and p.x[-1] == pytest.approx(120.04)
+    assert p.y[:3].tolist() == [586, 581, 605] and p.y[-1] == 110
+    assert "Tb2BaCoO5" in p.meta["title"]
+
+
+def test_fullprof_ill_d1a_layout_with_wavelength_in_title(real):
+    p = read_pattern(real / "lmo.dat")
+    assert p.reader == "fullprof" and p.meta["layout"] == "ILL D1A/D2B"
+    assert p.wavelength == pytest.approx(1.2272)
+    assert p.x[1] - p.x[0] == pytest.approx(0.05) and p.x[0] == 0.0
+    assert p.y[:4].tolist() == [15, 17, 14, 8] and p.y[-1] == 34
+
+
+def test_two_column_dat_goes_to_xy_reader(real):
+    p = read_pattern(real / "dsmo.dat")
+    assert p.reader == "xy" and len(p) == 5501
+    assert (p.x[0], p.y[0]) == (10.0, 421.0)
+
+
+# ---- round trips for every format --------------------------------------------------------------
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_round_trip(case, tmp_path):
+    writer, fname, reader, scale = CASES[case]
+    path = tmp_path / fname
+    writer(path)
+    p = read_pattern(path)
+    assert p.reader == reader, f"{case} read by {p.reader}"
+    np.testing.assert_allclose(p.x, X, atol=2e-4)
+    np.testing.assert_allclose(p.y, Y * scale, rtol=1e-6, atol=1e-3 * scale)
+
+
+@pytest.mark.parametrize("case", ["raw_v1", "xrdml", "brml", "ras", "rasx", "uxd", "cif_loop", "chi_pyfai"])
+def test_wavelength_read_from_file(case, tmp_path):
+    writer, fname, _, _ = CASES[case]
+    writer(tmp_path / fname)
+    assert read_pattern(tmp_path / fname).wavelength == pytest.approx(1.5406, abs=2e-4)
+
+
+@pytest.mark.parametrize("case", ["xy", "xrdml", "gsas_std", "brml"])
+def test_wrong_extension_falls_back_to_content(case, tmp_path):
+    writer, _, reader, _ = CASES[case]
+    path = tmp_path / "measured.txt"
+    writer(path)
+    assert read_pattern(path).reader == reader
+
+
+def test_explicit_reader_wins(tmp_path):
+    CASES["fullprof"][0](tmp_path / "a.dat")
+    with pytest.raises(cm.ReaderError, match=r"\[xy\]"):
+        read_pattern(tmp_path / "a.dat", reader="xy")
+    with pytest.raises(cm.UnknownModelError, match="unknown reader 'nope'"):
+        read_pattern(tmp_path / "a.dat", reader="nope")
+
+
+def test_xy_comments_blank_lines_and_inline_comments(tmp_path):
+    p = tmp_path / "c.xy"
+    p.write_text("# exported by X\n! another\n\n10.0 5  # first\n10.1 6\n\n10.2 7\n")
+    pat = read_pattern(p)
+    assert pat.x.tolist() == [10.0, 10.1, 10.2] and pat.y.tolist() == [5, 6, 7]
+
+
+def test_xy_pyfai_q_axis_in_inverse_nm(tmp_path):
+    p = tmp_path / "q.xy"
+    p.write_text("# Unit: q_nm^-1\n# Wavelength: 7.093e-11 m\n10 5\n20 6\n30 7\n")
+    pat = read_pattern(p)
+    assert pat.axis == "q" and pat.x.tolist() == [1.0, 2.0, 3.0]
+    assert pat.wavelength == pytest.approx(0.7093)
+
+
+# ---- malformed input: one clear ReaderError naming the file and where -----------------------------
+
+def _text_cases():
+    return [("xy", "a.xy"), ("fullprof", "a.dat"), ("uxd", "a.uxd"), ("gsas_std", "a.gsa"), ("ras", "a.ras"),
+            ("chi_fit2d", "a.chi"), ("cif_loop", "a.cif"), ("xrdml", "a.xrdml")]
+
+
+@pytest.mark.parametrize("ext", sorted({e for c in CASES.values() for e in [c[1][1:]]}))
+def test_empty_file(ext, tmp_path):
+    p = tmp_path / f"empty{ext}"
+    p.write_bytes(b"")
+    with pytest.raises(cm.ReaderError, match="file is empty"):
+        read_pattern(p)
+
+
+@pytest.mark.parametrize("ext", sorted({c[1][1:] for c in CASES.values()} | {".bin", ""}))
+def test_binary_garbage(ext, tmp_path):
+    p = tmp_path / f"garbage{ext}"
+    p.write_bytes(bytes(range(256)) * 40)
+    with pytest.raises(cm.ReaderError) as e:
+        read_pattern(p)
+    assert str(p) in str(e.value)
+
+
+@pytest.mark.parametrize("case,fname", _text_cases())
+def test_text_in_numbers_names_the_line(case, fname, tmp_path):
+    writer = CASES[case][0]
+    path = tmp_path / fname
+    writer(path)
+    lines = path.read_text().splitlines()
+    # corrupt a data line in the middle with text
+    k = max(range(len(lines)), key=lambda i: sum(ch.isdigit() for ch in lines[i]) - (i == 0) * 1e9)
+    lines[k] = lines[k].replace("0", "O", 2) if "0" in lines[k] else lines[k] + " x"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(cm.ReaderError) as e:
+        read_pattern(path, reader=CASES[case][2])
+    msg = str(e.value)
+    assert str(path) in msg
+    if case not in ("xrdml",):
+        assert e.value.line is not None or "value" in msg
+
+
+@pytest.mark.parametrize("token", ["nan", "NaN", "inf", "-inf"])
+def test_xy_non_finite_refused_with_line(token, tmp_path):
+    p = tmp_path / "n.xy"
+    p.write_text(f"10.0 5\n10.1 {token}\n10.2 7\n")
+    with pytest.raises(cm.ReaderError) as e:
+        read_pattern(p)
+    assert e.value.line == 2 and "non-finite" in str(e.value)
+
+
+def test_xy_one_column(tmp_path):
+    p = tmp_path / "one.xy"
+    p.write_text("\n".join(str(i) for i in range(100)))
+    with pytest.raises(cm.ReaderError, match="only one column"):
+        read_pattern(p, reader="xy")
+
+
+def test_xy_short_line_in_data(tmp_path):
+    p = tmp_path / "short.xy"
+    p.write_text("10 1\n11 2\n12\n13 4\n")
+    with pytest.raises(cm.ReaderError, match="expected at least 2 numbers") as e:
+        read_pattern(p)
+    assert e.value.line == 3
+
+
+@pytest.mark.parametrize("case", ["fullprof", "uxd", "gsas_std", "gsas_esd", "chi_fit2d", "ras"])
+def test_truncated_text_file(case, tmp_path):
+    writer, fname, reader, _ = CASES[case]
+    path = tmp_path / fname
+    writer(path)
+    lines = path.read_text().splitlines()
+    cut = lines[: len(lines) // 2]
+    if case == "chi_fit2d":
+        cut = lines[:4] + lines[4:40]
+    path.write_text("\n".join(cut) + "\n")
+    with pytest.raises(cm.ReaderError, match="truncated"):
+        read_pattern(path)
+
+
+@pytest.mark.parametrize("case", ["raw_v1", "raw_v2", "raw_v3"])
+@pytest.mark.parametrize("keep", [0.5, 0.99, 60 / 1000])
+def test_truncated_binary_raw(case, keep, tmp_path):
+    writer, fname, _, _ = CASES[case]
+    path = tmp_path / fname
+    writer(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: max(8, int(len(data) * keep))])
+    with pytest.raises(cm.ReaderError, match="truncated|ends at byte") as e:
+        read_pattern(path)
+    assert e.value.offset is not None
+
+
+@pytest.mark.parametrize("case", ["brml", "rasx"])
+def test_truncated_zip(case, tmp_path):
+    writer, fname, _, _ = CASES[case]
+    path = tmp_path / fname
+    writer(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(cm.ReaderError):
+        read_pattern(path)
+
+
+def test_raw_v4_refused_clearly(tmp_path):
+    p = tmp_path / "new.raw"
+    p.write_bytes(b"RAW4.00" + bytes(1000))
+    with pytest.raises(cm.ReaderError, match="v4.*not supported yet"):
+        read_pattern(p)
+
+
+def test_raw_absurd_header(tmp_path):
+    CASES["raw_v1"][0](tmp_path / "a.raw")
+    data = bytearray((tmp_path / "a.raw").read_bytes())
+    data[12:16] = np.float32(-1).tobytes()
+    (tmp_path / "a.raw").write_bytes(bytes(data))
+    with pytest.raises(cm.ReaderError, match="positive step"):
+        read_pattern(tmp_path / "a.raw")
+
+
+def test_xml_bomb_refused(tmp_path):
+    p = tmp_path / "bomb.xrdml"
+    p.write_text('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+                 "<xrdMeasurements>&b;</xrdMeasurements>")
+    with pytest.raises(cm.ReaderError, match="unsafe XML"):
+        read_pattern(p)
+
+
+def test_malformed_xml(tmp_path):
+    p = tmp_path / "bad.xrdml"
+    p.write_text("<xrdMeasurements><xrdMeasurement>")
+    with pytest.raises(cm.ReaderError, match="malformed XML"):
+        read_pattern(p)
+
+
+def test_zip_without_members(tmp_path):
+    p = tmp_path / "x.brml"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("readme.txt", "hello")
+    with pytest.raises(cm.ReaderError, match="not a BRML"):
+        read_pattern(p, reader="bruker_brml")
+
+
+def test_structure_cif_has_no_pattern(tmp_path):
+    p = tmp_path / "nacl.cif"
+    p.write_text("data_NaCl\n_cell_length_a 5.64\n_symmetry_space_group_name_H-M 'F m -3 m'\n")
+    with pytest.raises(cm.ReaderError, match="no powder data"):
+        read_pattern(p)
+
+
+def test_cif_syntax_error_names_line(tmp_path):
+    p = tmp_path / "broken.cif"
+    p.write_text("data_x\n_pd_meas_2theta_scan 1\nloop_\n_a\n_b\n1 2\n'unclosed\n")
+    with pytest.raises(cm.ReaderError, match="CIF syntax error"):
+        read_pattern(p)
+
+
+def test_gsas_tof_bank_refused(tmp_path):
+    p = tmp_path / "tof.gsa"
+    p.write_text("tof\nBANK 1 100 10 RALF 1000 10 0 0 ALT\n" + "1\n" * 10)
+    with pytest.raises(cm.ReaderError, match="constant-wavelength") as e:
+        read_pattern(p)
+    assert e.value.line == 2
+
+
+def test_huge_file_refused_before_reading(tmp_path):
+    p = tmp_path / "huge.xy"
+    with open(p, "wb") as fh:  # 200 MB sparse file: costs no disk, nothing is read
+        fh.truncate(200_000_000)
+    with pytest.raises(cm.ReaderError, match="200 MB, over the 100 MB limit"):
+        read_pattern(p)
+
+
+def test_size_limit_is_a_setting(tmp_path, monkeypatch, xy_file):
+    monkeypatch.setenv("CRYSTALMELA_MAX_FILE_MB", "0.001")
+    with pytest.raises(cm.ReaderError, match="limit"):
+        read_pattern(xy_file)
+    monkeypatch.setenv("CRYSTALMELA_MAX_FILE_MB", "lots")
+    with pytest.raises(cm.CrystalmelaError, match="not a number"):
+        read_pattern(xy_file)
+
+
+def test_unrecognised_content_lists_every_reader(tmp_path):
+    p = tmp_path / "notes.txt"
+    p.write_text("Dear diary,\ntoday I measured nothing.\n")
+    with pytest.raises(cm.NoReaderError) as e:
+        read_pattern(p)
+    for name in ("xy", "fullprof", "bruker_raw", "xrdml", "gsas", "cif_powder"):
+        assert name in str(e.value)
+
+
+def test_directory_and_missing(tmp_path):
+    with pytest.raises(cm.ReaderError, match="is a directory"):
+        read_pattern(tmp_path)
+    with pytest.raises(cm.ReaderError, match="no such file"):
+        read_pattern(tmp_path / "missing.xy")
+
+
+@pytest.mark.parametrize("content,expect", [
+    (b"", "file is empty"),
+    (bytes(range(256)) * 8, ""),
+    (b"10 nan\n11 2\n12 3\n", "non-finite"),
+])
+def test_cli_bad_input_one_line_exit_2_no_traceback(content, expect, tmp_path):
+    p = tmp_path / "bad.xy"
+    p.write_bytes(content)
+    r = subprocess.run([sys.executable, "-m", "crystalmela", "predict", str(p)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    err = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(err) == 1 and str(p) in err[0] and expect in err[0]
