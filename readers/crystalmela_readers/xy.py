@@ -150,7 +150,7 @@ def sniff(head: bytes, path: Path) -> float:
         return 0.0
     delim, _ = _layout(data[0])
     counts = [len(_split(ln, delim)) for ln in data]
-    if sum(c >= 2 for c in counts) < 0.8 * len(counts):  # mostly one column: not ours
+    if sum(c >= 2 for c in counts) < max(3, 0.5 * len(counts)):  # mostly one column: not ours
         return 0.0
     consistent = sum(c == counts[-1] for c in counts) / len(counts)
     return 0.5 if consistent > 0.95 and counts[-1] <= 4 else 0.2
