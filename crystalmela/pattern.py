@@ -216,6 +216,8 @@ class Pattern:
         if top <= 0:
             raise PatternError(f"the pattern has no intensity within 2θ {lo:g}–{hi:g}° "
                                f"at {grid.wavelength:g} Å")
-        gy *= grid.normalize_max / top
+        # Rounding removes the ~1e-13 ripple the running-integral difference leaves on flat stretches;
+        # peak finders without a height threshold (paper §3.2) would count every ripple as a peak.
+        gy = np.round(gy * (grid.normalize_max / top), 6)
         return Pattern(gx, gy, axis="2theta", wavelength=grid.wavelength, source=self.source,
                        reader=self.reader, meta=self.meta, notes=notes, grid=grid)

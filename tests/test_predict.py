@@ -1,0 +1,106 @@
+"""The pipeline and the CLI's predict command, with throwaway classifier plugins."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import crystalmela as cm
+from crystalmela import CRYSTAL_SYSTEMS
+from crystalmela.cli import main
+
+JSON_KEYS = {"path", "dataset", "per_model", "ensemble", "top1", "top2", "errors"}
+
+
+def test_predict_runs_every_model_and_isolates_the_broken_one(toy, xy_file):
+    pred = cm.predict(xy_file, models=["toy_a", "toy_b", "toy_broken"])
+    assert set(pred.per_model) == {"toy_a", "toy_b"}
+    assert "weights corrupted" in pred.errors["toy_broken"]
+    for probs in [*pred.per_model.values(), pred.ensemble]:
+        assert list(probs) == list(CRYSTAL_SYSTEMS) and sum(probs.values()) == pytest.approx(1)
+    a, b = (np.array(list(pred.per_model[m].values())) for m in ("toy_a", "toy_b"))
+    assert list(pred.ensemble.values()) == pytest.approx(((a + b) / 2).tolist())
+    ranked = sorted(pred.ensemble, key=pred.ensemble.get, reverse=True)
+    assert (pred.top1, pred.top2) == tuple(ranked[:2])
+    assert pred.reader == "xy"
+
+
+def test_weights_change_the_ensemble(toy, xy_file):
+    pred = cm.predict(xy_file, models=["toy_a", "toy_b"], weights={"toy_a": 3, "toy_b": 1})
+    a, b = (np.array(list(pred.per_model[m].values())) for m in ("toy_a", "toy_b"))
+    assert list(pred.ensemble.values()) == pytest.approx(((3 * a + b) / 4).tolist())
+    assert pred.top1 == "trigonal"
+
+
+def test_model_without_dataset_reports_error(toy, xy_file):
+    pred = cm.predict(xy_file, models=["toy_a", "toy_b"], dataset="organic")
+    assert "toy_b" in pred.errors and "offers no model for data set 'organic'" in pred.errors["toy_b"]
+    assert set(pred.per_model) == {"toy_a"}
+
+
+@pytest.mark.parametrize("kw,msg", [
+    (dict(models=["nope"]), "unknown model 'nope'"),
+    (dict(dataset="mof"), "unknown data set 'mof'"),
+    (dict(wavelength=1.5, anode="Cu"), "not both"),
+    (dict(anode="Xx"), "unknown anode"),
+    (dict(wavelength=154.06), "outside 0.1–5"),
+])
+def test_bad_arguments(toy, xy_file, kw, msg):
+    with pytest.raises(cm.CrystalmelaError, match=msg):
+        cm.predict(xy_file, **kw)
+
+
+def test_anode_sets_wavelength(toy, xy_file):
+    pred = cm.predict(xy_file, models=["toy_a"], anode="Mo")
+    assert pred.wavelength == pytest.approx(0.7093)
+    assert any("0.7093" in n for n in pred.notes)
+
+
+def test_shipped_plugins_say_not_yet_instead_of_pretending(xy_file):
+    pred = cm.predict(xy_file)
+    assert pred.per_model == {} and pred.top1 is None
+    for m in ("random_forest", "extra_trees", "cnn_flax"):
+        assert "no trained" in pred.errors[m]
+
+
+def test_cli_json_shape_exact_and_bad_file_keeps_going(toy, xy_file, tmp_path, capsys):
+    bad = tmp_path / "bad.xy"
+    bad.write_text("10 1\n11 abc\n12 3\n")
+    code = main(["predict", str(xy_file), str(bad), str(xy_file), "--json", "--models", "toy_a,toy_b"])
+    assert code == 2
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 3
+    assert set(lines[0]) == JSON_KEYS and lines[0]["path"] == str(xy_file)
+    assert lines[0]["top1"] in CRYSTAL_SYSTEMS and set(lines[0]["ensemble"]) == set(CRYSTAL_SYSTEMS)
+    assert set(lines[1]) == {"path", "error"} and ":2:" in lines[1]["error"]
+    assert lines[2] == lines[0]
+
+
+def test_cli_table(toy, xy_file, capsys):
+    assert main(["predict", str(xy_file), "--models", "toy_a,toy_broken", "--dataset", "full"]) == 0
+    out = capsys.readouterr().out
+    assert "toy_a" in out and "ensemble" in out and "top-1:" in out and "error [toy_broken]" in out
+
+
+def test_cli_exit_1_when_no_model_answers(xy_file):
+    assert main(["predict", str(xy_file), "--json"]) == 1
+
+
+def test_cli_weights_parse_error(toy, xy_file, capsys):
+    assert main(["predict", str(xy_file), "--weights", "toy_a"]) == 2
+    assert "NAME=NUMBER" in capsys.readouterr().err
+
+
+def test_pattern_outside_every_grid_is_an_input_error(toy, tmp_path):
+    p = tmp_path / "high.xy"
+    p.write_text("\n".join(f"{x} 5" for x in range(100, 150)))
+    with pytest.raises(cm.PatternError, match="outside the models' range"):
+        cm.predict(p, models=["toy_a", "toy_b"])
+
+
+def test_cli_entry_point_installed(tmp_path):
+    from pathlib import Path
+    script = Path(sys.executable).parent / "crystalmela"  # the console script beside this interpreter
+    r = subprocess.run([str(script), "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "crystalmela" in r.stdout
