@@ -114,7 +114,7 @@ def sniff(head: bytes, path: Path) -> float:
     text = head_text(head)
     if not text:
         return 0.0
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith(("!", "#"))][:6]
+    lines = [ln for ln in text.split("\n", 40)[:40] if ln.strip() and not ln.lstrip().startswith(("!", "#"))][:6]
     if len(lines) < 2:
         return 0.0
     if _free_header(lines[0]) is not None and all(is_number(t) for t in lines[1].split()):

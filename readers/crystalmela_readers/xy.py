@@ -6,7 +6,9 @@ nor guess the delimiter and decimal mark of instrument exports.
 """
 from __future__ import annotations
 
+import io
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +72,50 @@ def header_wavelength(header: str) -> float | None:
     return wavelength_in(header)
 
 
+def _fast(lines: list[str], delim: str | None, dcomma: bool) -> np.ndarray | None:
+    """numpy.loadtxt (C speed) on the data block; None on anything unusual, for the careful parser."""
+    first = _split(_strip_comment(lines[0]), delim)
+    ncol = min(3, len(first))
+    text = "\n".join(lines)
+    if dcomma:
+        text = text.replace(",", ".")
+    comments = ["#", "!", "%", "//"] + ([] if delim == ";" else [";"])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # e.g. empty input
+            arr = np.loadtxt(io.StringIO(text), delimiter=delim, comments=comments, ndmin=2,
+                             usecols=range(ncol))
+    except (ValueError, UserWarning, IndexError):
+        return None
+    if arr.shape[0] < 1 or not np.all(np.isfinite(arr)):
+        return None
+    return arr
+
+
+def _careful(lines, start, delim, dcomma, path, reader, first_line) -> np.ndarray:
+    """Line by line, so the error names the line and says what was expected."""
+    rows: list[list[str]] = []
+    numbers: list[int] = []
+    for i in range(start, len(lines)):
+        s = _strip_comment(lines[i])
+        if not s:
+            continue
+        toks = _split(s, delim)
+        if len(toks) < 2:
+            raise ReaderError(path, f"expected at least 2 numbers (2θ, intensity), found {len(toks)}: {s!r}",
+                              line=i + first_line, reader=reader)
+        rows.append(toks[:3])
+        numbers.append(i + first_line)
+    ncol = 3 if all(len(r) >= 3 for r in rows) else 2
+    for toks, ln in zip(rows, numbers):
+        for t in toks[:ncol]:
+            to_float(t, path, ln, reader, "a number", dcomma)
+    flat = [t for r in rows for t in r[:ncol]]
+    if dcomma:
+        flat = [t.replace(",", ".") for t in flat]
+    return np.array(flat, dtype=float).reshape(-1, ncol)
+
+
 def parse_columns(text: str, path: Path, reader: str, first_line: int = 1):
     """Numeric rows of column text → (x, y, sigma or None, header text)."""
     lines = text.splitlines()
@@ -95,32 +141,10 @@ def parse_columns(text: str, path: Path, reader: str, first_line: int = 1):
                               line=one_col_line, reader=reader)
         raise ReaderError(path, "no numeric data found; expected lines of '2θ intensity [esd]'", reader=reader)
     delim, dcomma = _layout(_strip_comment(lines[start]))
-    rows: list[list[str]] = []
-    numbers: list[int] = []
-    for i in range(start, len(lines)):
-        s = _strip_comment(lines[i])
-        if not s:
-            continue
-        toks = _split(s, delim)
-        if len(toks) < 2:
-            raise ReaderError(path, f"expected at least 2 numbers (2θ, intensity), found {len(toks)}: {s!r}",
-                              line=i + first_line, reader=reader)
-        rows.append(toks[:3])
-        numbers.append(i + first_line)
-    ncol = 3 if all(len(r) >= 3 for r in rows) else 2
-    flat = [t for r in rows for t in r[:ncol]]
-    if dcomma:
-        flat = [t.replace(",", ".") for t in flat]
-    try:
-        arr = np.array(flat, dtype=float).reshape(-1, ncol)
-        if not np.all(np.isfinite(arr)):
-            raise ValueError
-    except ValueError:  # slow path, only to name the offending line
-        for toks, ln in zip(rows, numbers):
-            for t in toks[:ncol]:
-                to_float(t, path, ln, reader, "a number", dcomma)
-        raise ReaderError(path, "could not parse the numeric columns", reader=reader) from None
-    sigma = arr[:, 2] if ncol == 3 else None
+    arr = _fast(lines[start:], delim, dcomma)
+    if arr is None:
+        arr = _careful(lines, start, delim, dcomma, path, reader, first_line)
+    sigma = arr[:, 2] if arr.shape[1] == 3 else None
     return arr[:, 0], arr[:, 1], sigma, "\n".join(header)
 
 
@@ -141,7 +165,7 @@ def sniff(head: bytes, path: Path) -> float:
     text = head_text(head)
     if text is None:
         return 0.0
-    lines = [_strip_comment(ln) for ln in text.splitlines()[:200]]
+    lines = [_strip_comment(ln) for ln in text.split("\n", 200)[:200]]
     lines = [ln for ln in lines if ln]
     if len(head) >= 65536 and lines:
         lines = lines[:-1]  # the last line may be cut
