@@ -111,6 +111,52 @@ def cmd_plugins(args) -> int:
     return EXIT_OK
 
 
+def cmd_simulate(args) -> int:
+    from .pattern import GridSpec
+    from .predict import resolve_wavelength
+    from .profiles import ProfileSettings
+    from .simulate import load_crystal, simulate, simulate_reflections, stick_table
+    from .wavelengths import CU_KA1
+
+    wl = resolve_wavelength(args.wavelength, args.anode) or CU_KA1
+    try:
+        grid = GridSpec(wavelength=wl, two_theta_min=args.two_theta_min,
+                        two_theta_max=args.two_theta_max, step=args.step)
+        profile = ProfileSettings(shape=args.shape, fwhm=args.fwhm, pearson_m=args.pearson_m,
+                                  ka2=args.ka2)
+    except ValueError as exc:  # pydantic's message names the offending option
+        raise CrystalmelaError(f"invalid simulation settings: {exc}") from None
+    crystal = load_crystal(args.file, args.block)
+    notes = crystal.meta.get("notes", [])
+    header = [f"crystalmela {_version()} simulate {args.file}" + (f" [data_{crystal.name}]" if crystal.name else ""),
+              f"space group {crystal.spacegroup.hm} (No. {crystal.spacegroup_number}), "
+              f"{crystal.crystal_system}; formula {crystal.formula_string()}",
+              f"wavelength: {wl:.5f} A; profile {profile.shape}, FWHM {profile.fwhm} deg"
+              + (", Ka2" if profile.ka2 else "") + ("" if args.adp else "; displacement parameters ignored")]
+    header += [f"note: {n}" for n in notes]
+    if args.sticks:
+        refl = simulate_reflections(crystal, grid, profile=profile, adp=args.adp)
+        lines = [f"# {h}" for h in header] + ["# 2theta  I_rel  d  h k l  multiplicity"]
+        for tt, inten, d, (h, k, l), m in stick_table(refl, wl, grid.two_theta_max):
+            if tt >= grid.two_theta_min:
+                lines.append(f"{tt:.5f} {inten:.4f} {d:.6f} {h} {k} {l} {m}")
+    else:
+        pattern = simulate(crystal, grid, profile=profile, adp=args.adp)
+        lines = [f"# {h}" for h in header] + ["# 2theta intensity"]
+        lines += [f"{x:.4f} {y:.4f}" for x, y in zip(pattern.x, pattern.y)]
+    text = "\n".join(lines) + "\n"
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        from pathlib import Path
+        try:
+            Path(args.output).write_text(text)
+        except OSError as exc:
+            raise CrystalmelaError(f"{args.output}: cannot write: {exc.strerror}") from None
+        print(f"wrote {args.output} ({len(lines) - len(header) - 1} points)", file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="crystalmela",
                                  description="Crystal system of powder X-ray diffraction patterns.")
@@ -129,6 +175,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reader", help="force a reader (see `crystalmela readers`)")
     p.add_argument("--weights", help="ensemble weights, e.g. cnn_flax=2,random_forest=1")
     p.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("simulate", help="simulate the powder pattern of a CIF structure")
+    s.add_argument("file", metavar="FILE.cif")
+    s.add_argument("-o", "--output", help="output XY file (default: stdout)")
+    s.add_argument("--block", help="CIF data block (default: the first with atom sites)")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--wavelength", type=float, help="wavelength in Å (default Cu Kα1 1.54056)")
+    g.add_argument("--anode", choices=list(ANODES_KA1), help="tube anode; its Kα1 wavelength is used")
+    s.add_argument("--two-theta-min", type=float, default=0.0)
+    s.add_argument("--two-theta-max", type=float, default=90.0)
+    s.add_argument("--step", type=float, default=0.02)
+    s.add_argument("--shape", choices=["pearson7", "pseudo_voigt", "gaussian", "lorentzian"],
+                   default="pearson7")
+    s.add_argument("--fwhm", type=float, default=0.1, help="peak FWHM in degrees (Caglioti W = FWHM²)")
+    s.add_argument("--pearson-m", type=float, default=1.5, help="Pearson VII exponent")
+    s.add_argument("--ka2", action="store_true", help="add the Kα2 line (half the Kα1 intensity)")
+    s.add_argument("--no-adp", dest="adp", action="store_false", help="ignore displacement parameters")
+    s.add_argument("--sticks", action="store_true", help="write the reflection list, not a profile")
+    s.set_defaults(func=cmd_simulate)
 
     r = sub.add_parser("readers", help="list file formats and their extensions")
     r.add_argument("--json", action="store_true")

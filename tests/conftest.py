@@ -16,6 +16,32 @@ def real() -> Path:
     return REAL
 
 
+def pytest_addoption(parser):
+    parser.addini("crystalmela_shared_data", "folder of shared structures and instrument files "
+                  "(relative to the rootdir); CRYSTALMELA_SHARED_DATA overrides it", default="")
+
+
+def shared_data_dir(config) -> Path | None:
+    import os
+    value = os.environ.get("CRYSTALMELA_SHARED_DATA") or config.getini("crystalmela_shared_data")
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_absolute():
+        path = Path(config.rootpath) / path
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared_cifs(pytestconfig) -> list[Path]:
+    """The real-structure hold-out CIFs (never trained on); skips if the shared folder is absent."""
+    root = shared_data_dir(pytestconfig)
+    files = sorted((root / "cif").glob("*/*.cif")) if root else []
+    if not files:
+        pytest.skip("shared structure folder not found (set CRYSTALMELA_SHARED_DATA)")
+    return files
+
+
 @pytest.fixture(autouse=True)
 def _fresh_plugins(monkeypatch):
     """Every test starts and ends with freshly loaded plugins and default settings."""
