@@ -157,6 +157,53 @@ def cmd_simulate(args) -> int:
     return EXIT_OK
 
 
+def cmd_dataset_build(args) -> int:
+    from .dataset import BuildSettings, build
+    if not args.synthetic and not args.cif:
+        raise CrystalmelaError("nothing to build: give --synthetic N and/or --cif DIR")
+    try:
+        settings = BuildSettings(synthetic=args.synthetic, organic_fraction=args.organic_fraction,
+                                 prior_power=args.prior_power, cif_dirs=args.cif or [],
+                                 seed=args.seed, chunk_size=args.chunk_size)
+    except ValueError as exc:
+        raise CrystalmelaError(f"invalid data set settings: {exc}") from None
+    manifest = build(args.output, settings, workers=args.workers, scheduler=args.scheduler,
+                     progress=not args.quiet)
+    _print_manifest(args.output, manifest)
+    return EXIT_OK
+
+
+def _print_manifest(path, m: dict) -> None:
+    print(f"{path}: {m['counts']['full']['n']} structures "
+          f"({', '.join(f'{k} {v}' for k, v in m['sources'].items())}); "
+          f"{m['bytes'] / 1e6:.1f} MB, {m['bytes_per_structure']} bytes/structure")
+    for name in ("full", "organic", "inorganic"):
+        c = m["counts"][name]
+        per = " ".join(f"{k[:5]} {v}" for k, v in c["per_class"].items())
+        print(f"  {name:9s} n={c['n']:<7d} {per}  splits {c['per_split']}")
+    if m.get("rejected"):
+        print("  rejected: " + ", ".join(f"{k} {v}" for k, v in sorted(m["rejected"].items()))
+              + " (details in rejects.csv)")
+    run = m.get("last_run")
+    if run:
+        print(f"  last run: {run['structures_written']} structures in {run['seconds']} s "
+              f"({run['structures_per_second']} /s, workers {run['workers']}); "
+              f"{run['tasks_skipped']} tasks already done")
+
+
+def cmd_dataset_info(args) -> int:
+    from pathlib import Path
+    path = Path(args.path) / "dataset.json"
+    if not path.exists():
+        raise CrystalmelaError(f"{args.path}: not a built data set (no dataset.json)")
+    manifest = json.loads(path.read_text())
+    if args.json:
+        print(json.dumps(manifest, indent=1))
+    else:
+        _print_manifest(args.path, manifest)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="crystalmela",
                                  description="Crystal system of powder X-ray diffraction patterns.")
@@ -194,6 +241,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-adp", dest="adp", action="store_false", help="ignore displacement parameters")
     s.add_argument("--sticks", action="store_true", help="write the reflection list, not a profile")
     s.set_defaults(func=cmd_simulate)
+
+    ds = sub.add_parser("dataset", help="build and inspect training data sets")
+    dsub = ds.add_subparsers(dest="dataset_command", required=True)
+    b = dsub.add_parser("build", help="CIF folders and/or synthetic crystals -> reflection-list data set")
+    b.add_argument("output", metavar="OUT_DIR")
+    b.add_argument("--synthetic", type=int, default=0, metavar="N", help="synthetic structures to make")
+    b.add_argument("--organic-fraction", type=float, default=0.5)
+    b.add_argument("--prior-power", type=float, default=1.0,
+                   help="1 = database space-group frequencies; <1 flattens toward uniform")
+    b.add_argument("--cif", action="append", metavar="DIR", help="folder of CIF files (repeatable)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--chunk-size", type=int, default=500)
+    b.add_argument("--workers", type=int, help="processes (default: all cores)")
+    b.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=cmd_dataset_build)
+    i = dsub.add_parser("info", help="summarise a built data set")
+    i.add_argument("path")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_dataset_info)
 
     r = sub.add_parser("readers", help="list file formats and their extensions")
     r.add_argument("--json", action="store_true")

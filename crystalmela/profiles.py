@@ -88,33 +88,89 @@ def sticks(d: np.ndarray, intensity: np.ndarray, wavelength: float = CU_KA1, *,
 def render(d: np.ndarray, intensity: np.ndarray, grid: GridSpec = PAPER_GRID,
            settings: ProfileSettings = ProfileSettings(), *, normalize: bool = True) -> np.ndarray:
     """Profile on ``grid`` (its wavelength) from d-spacings and m·|F|²; max scaled to grid.normalize_max."""
+    d = np.asarray(d, dtype=float)
+    return render_many(d, np.asarray(intensity, dtype=float), np.array([0, len(d)]), grid, settings,
+                       normalize=normalize)[0].astype(float)
+
+
+# Sub-bins per grid step in the convolution path: sticks are split linearly between the two nearest
+# sub-bins (profile within 0.5 % of the maximum of the direct path; checked in tests).
+_SUB = 4
+
+
+def render_many(d: np.ndarray, intensity: np.ndarray, offsets: np.ndarray,
+                grid: GridSpec = PAPER_GRID, settings: ProfileSettings = ProfileSettings(), *,
+                normalize: bool = True) -> np.ndarray:
+    """Profiles of many reflection lists at once (CSR: row i is offsets[i]:offsets[i+1]).
+
+    With a constant width (Caglioti U = V = 0, the paper's setting) every peak has the same shape, so
+    sticks are binned on a 2× finer grid and convolved with one kernel (FFT): cost ∝ points, not
+    peaks × window. Angle-dependent widths take the direct path (each peak evaluated in its window).
+    Returns float32 (rows, n_points).
+    """
+    offsets = np.asarray(offsets)
+    n_rows = len(offsets) - 1
+    n = grid.n_points
+    row = np.repeat(np.arange(n_rows), np.diff(offsets))
     lines = [(grid.wavelength, 1.0)]
     if settings.ka2 and settings.ka2_ratio > 0:
         lines.append((grid.wavelength * settings.ka2_wavelength / CU_KA1, settings.ka2_ratio))
-    n = grid.n_points
-    y = np.zeros(n)
+    tts, ws, rs = [], [], []
     for wavelength, scale in lines:
-        tt, inten = sticks(d, intensity, wavelength,
-                           lorentz_polarisation=settings.lorentz_polarisation)
-        keep = (tt > grid.two_theta_min - 5) & (tt < grid.two_theta_max + 5) & (inten > 0)
-        tt, inten = tt[keep], inten[keep] * scale
-        if len(tt) == 0:
-            continue
-        h = _fwhm(settings, tt)
-        half = int(np.ceil(settings.window_fwhm * h.max() / grid.step))
-        half = min(half, n)
-        centre = np.rint((tt - grid.two_theta_min) / grid.step).astype(np.int64)
-        offs = np.arange(-half, half + 1)
-        idx = centre[:, None] + offs[None, :]
-        x = grid.two_theta_min + idx * grid.step - tt[:, None]
-        vals = inten[:, None] * _shape(settings, x, h[:, None])
-        ok = (idx >= 0) & (idx < n)
-        y += np.bincount(idx[ok], weights=vals[ok], minlength=n)
+        s = wavelength / (2.0 * d)
+        ok = s < 1.0
+        tt = 2.0 * np.degrees(np.arcsin(s[ok]))
+        w = intensity[ok] * scale
+        if settings.lorentz_polarisation:
+            w = w * lp_factor(tt)
+        keep = (tt > grid.two_theta_min - 5) & (tt < grid.two_theta_max + 5) & (w > 0)
+        tts.append(tt[keep]), ws.append(w[keep]), rs.append(row[ok][keep])
+    tt, w, r = np.concatenate(tts), np.concatenate(ws), np.concatenate(rs)
+    constant = settings.caglioti_u == 0 and settings.caglioti_v == 0
+    out = (_render_convolved if constant else _render_direct)(tt, w, r, n_rows, grid, settings)
     if normalize:
-        top = y.max()
-        if top > 0:
-            y *= grid.normalize_max / top
-    return y
+        top = out.max(axis=1, keepdims=True)
+        np.divide(out * grid.normalize_max, top, out=out, where=top > 0)
+    return out.astype(np.float32)
+
+
+def _render_direct(tt, w, r, n_rows, grid, settings) -> np.ndarray:
+    n = grid.n_points
+    out = np.zeros(n_rows * n)
+    if len(tt):
+        h = _fwhm(settings, tt)
+        half = min(int(np.ceil(settings.window_fwhm * h.max() / grid.step)), n)
+        centre = np.rint((tt - grid.two_theta_min) / grid.step).astype(np.int64)
+        pos = centre[:, None] + np.arange(-half, half + 1)[None, :]
+        vals = w[:, None] * _shape(settings, grid.two_theta_min + pos * grid.step - tt[:, None],
+                                   h[:, None])
+        valid = (pos >= 0) & (pos < n)
+        out += np.bincount((r[:, None] * n + pos)[valid], weights=vals[valid], minlength=n_rows * n)
+    return out.reshape(n_rows, n)
+
+
+def _render_convolved(tt, w, r, n_rows, grid, settings) -> np.ndarray:
+    from scipy.signal import fftconvolve
+
+    n = grid.n_points
+    fine_step = grid.step / _SUB
+    h = float(_fwhm(settings, np.array([45.0]))[0])
+    half = int(np.ceil(settings.window_fwhm * h / fine_step))
+    pad = half + _SUB
+    nf = (n - 1) * _SUB + 1 + 2 * pad
+    pos = (tt - grid.two_theta_min) / fine_step + pad
+    i0 = np.floor(pos).astype(np.int64)
+    frac = pos - i0
+    ok = (i0 >= 0) & (i0 + 1 < nf)
+    i0, frac, w, r = i0[ok], frac[ok], w[ok], r[ok]
+    fine = np.bincount(r * nf + i0, weights=w * (1 - frac), minlength=n_rows * nf)
+    fine += np.bincount(r * nf + i0 + 1, weights=w * frac, minlength=n_rows * nf)
+    fine = fine.reshape(n_rows, nf).astype(np.float32)
+    x = np.arange(-half, half + 1) * fine_step
+    kernel = _shape(settings, x, np.full_like(x, h))  # same scale as the direct path
+    conv = fftconvolve(fine, kernel[None, :].astype(np.float32), mode="same", axes=1)
+    out = conv[:, pad:pad + (n - 1) * _SUB + 1:_SUB].astype(float)
+    return np.maximum(out, 0.0, out=out)  # FFT round-off leaves ±1e-7 where there is no peak
 
 
 def render_pattern(d, intensity, grid: GridSpec = PAPER_GRID,
