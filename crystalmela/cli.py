@@ -204,6 +204,47 @@ def cmd_dataset_info(args) -> int:
     return EXIT_OK
 
 
+def cmd_train(args) -> int:
+    from pathlib import Path
+
+    from .plugins import get_registry
+    from .training import TrainRequest
+
+    registry = get_registry()
+    spec = registry.classifier(args.model)
+    if spec.train is None:
+        raise CrystalmelaError(f"classifier {spec.name!r} does not offer training")
+    config: dict = {}
+    if args.config:
+        path = Path(args.config)
+        if path.suffix == ".json" or path.exists():
+            try:
+                config = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise CrystalmelaError(f"--config {args.config}: not a readable JSON object ({exc})") from None
+            if not isinstance(config, dict):
+                raise CrystalmelaError(f"--config {args.config}: expected a JSON object")
+        else:
+            config = {"name": args.config}
+    data = Path(args.data)
+    if not (data / "dataset.json").exists():
+        raise CrystalmelaError(f"--data {data}: not a built data set (run `crystalmela dataset build`)")
+    datasets = DATASETS if args.dataset == "all" else (args.dataset,)
+    for ds in datasets:
+        root = Path(args.out) if args.out else (Path(spec.model_root) if spec.model_root else None)
+        if root is None:
+            raise CrystalmelaError(f"classifier {spec.name!r} names no model folder; give --out DIR")
+        req = TrainRequest(name=spec.name, version=spec.version, feature=spec.feature, dataset=ds,
+                           data=data, out_dir=root / ds, grid=spec.grid, config=dict(config),
+                           seed=args.seed, progress=not args.quiet)
+        card = spec.train(req)
+        val = card.metrics.get("val", {})
+        print(f"{spec.name} [{ds}] -> {req.out_dir}: {card.size_bytes / 1e6:.2f} MB; val top-1 "
+              f"{val.get('accuracy', float('nan')):.3f}, top-2 {val.get('top2_accuracy', float('nan')):.3f}, "
+              f"balanced {val.get('balanced_accuracy', float('nan')):.3f}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="crystalmela",
                                  description="Crystal system of powder X-ray diffraction patterns.")
@@ -261,6 +302,16 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("path")
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=cmd_dataset_info)
+
+    t = sub.add_parser("train", help="train a classifier plugin on a built data set")
+    t.add_argument("--model", required=True)
+    t.add_argument("--dataset", choices=[*DATASETS, "all"], default="full")
+    t.add_argument("--data", required=True, metavar="DATA_DIR", help="a `crystalmela dataset build` folder")
+    t.add_argument("--config", help="a named configuration of the model (e.g. paper) or a JSON file")
+    t.add_argument("--out", help="model folder (default: the plugin's own models/ folder)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=cmd_train)
 
     r = sub.add_parser("readers", help="list file formats and their extensions")
     r.add_argument("--json", action="store_true")

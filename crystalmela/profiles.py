@@ -170,7 +170,11 @@ def _render_convolved(tt, w, r, n_rows, grid, settings) -> np.ndarray:
     kernel = _shape(settings, x, np.full_like(x, h))  # same scale as the direct path
     conv = fftconvolve(fine, kernel[None, :].astype(np.float32), mode="same", axes=1)
     out = conv[:, pad:pad + (n - 1) * _SUB + 1:_SUB].astype(float)
-    return np.maximum(out, 0.0, out=out)  # FFT round-off leaves ±1e-7 where there is no peak
+    # FFT round-off leaves ±1e-7 of the maximum where there is no peak; left in, threshold-free peak
+    # search (paper §3.2) would count that ripple as peaks. Zero it, as the direct path's cut-off does.
+    floor = 1e-5 * out.max(axis=1, keepdims=True)
+    out[out < floor] = 0.0
+    return out
 
 
 def render_pattern(d, intensity, grid: GridSpec = PAPER_GRID,

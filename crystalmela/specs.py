@@ -95,6 +95,10 @@ class ClassifierSpec:
     :param datasets: the data sets (of ``full``, ``organic``, ``inorganic``) it offers models for.
     :param load: ``load(dataset) -> Model``; raises :class:`crystalmela.ModelNotAvailableError` when no
         trained model is available. Called once per data set and cached.
+    :param train: optional ``train(request: crystalmela.training.TrainRequest) -> ModelCard``; writes
+        the weights and ``model_card.json`` into ``request.out_dir``. ``crystalmela train`` calls it.
+    :param model_root: folder holding ``<dataset>/model_card.json`` + weights (where ``load`` looks and
+        where ``crystalmela train`` writes by default).
     """
 
     name: str
@@ -105,6 +109,8 @@ class ClassifierSpec:
     datasets: tuple[str, ...] = DATASETS
     description: str = ""
     classes: tuple[str, ...] = field(default=CRYSTAL_SYSTEMS)
+    train: Callable | None = None
+    model_root: str | None = None
 
     def __post_init__(self):
         _check_name("classifier", self.name)
