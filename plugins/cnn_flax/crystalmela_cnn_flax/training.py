@@ -1,0 +1,117 @@
+"""Training loop: profiles rendered on the fly from reflection lists, AdamW, early stopping on the
+validation split with the best weights restored, class-rebalanced sampling."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+
+import numpy as np
+
+from .network import CONFIGS, build, n_params, to_bytes
+
+NETWORK_KEYS = {"arch", "downsample", "channels", "kernels", "hidden", "dropout"}
+
+
+def _config(request) -> dict:
+    user = dict(request.config)
+    name = user.pop("name", "fast")
+    if name not in CONFIGS:
+        raise ValueError(f"unknown cnn_flax configuration {name!r}; known: {', '.join(CONFIGS)}")
+    return {**CONFIGS[name], **user, "name": name}
+
+
+def train(request):
+    import jax
+    import jax.numpy as jnp
+    import optax
+    from flax import nnx
+    from tqdm import tqdm
+
+    from crystalmela.metrics import classification_metrics
+
+    cfg = _config(request)
+    rng = np.random.default_rng(request.seed)
+    train_set = request.reflections("train")
+    val_set = request.reflections("val")
+    val_idx = rng.permutation(len(val_set))[: cfg.get("val_size", 4000)]
+    Xv = request.render(val_set, val_idx) / request.grid.normalize_max
+    yv = val_set.labels[val_idx]
+
+    counts = np.bincount(train_set.labels, minlength=7).astype(float)
+    w = np.where(counts > 0, counts, 1.0) ** -cfg["balance_power"]
+    p = w[train_set.labels]
+    p /= p.sum()
+
+    net = build({k: v for k, v in cfg.items() if k in NETWORK_KEYS}, request.seed)
+    opt = nnx.Optimizer(net, optax.adamw(cfg["lr"], weight_decay=cfg["weight_decay"]), wrt=nnx.Param)
+
+    @nnx.jit
+    def step(model, optimizer, x, y):
+        def loss_fn(m):
+            return optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean()
+        loss, grads = nnx.value_and_grad(loss_fn)(model)
+        optimizer.update(model, grads)
+        return loss
+
+    predict = nnx.jit(lambda m, x: jax.nn.softmax(m(x), axis=-1))
+
+    def evaluate():
+        net.eval()
+        probs = np.concatenate([np.asarray(predict(net, Xv[i:i + 1024])) for i in range(0, len(Xv), 1024)])
+        net.train()
+        return classification_metrics(yv, probs)
+
+    # Rendering runs in a thread, a few batches ahead of the optimiser.
+    batches: queue.Queue = queue.Queue(maxsize=4)
+    stop = threading.Event()
+
+    def producer():
+        r = np.random.default_rng(request.seed + 1)
+        while not stop.is_set():
+            idx = r.choice(len(train_set), size=cfg["batch"], p=p)
+            x = request.render(train_set, idx) / request.grid.normalize_max
+            batches.put((x, train_set.labels[idx]))
+
+    thread = threading.Thread(target=producer, daemon=True)
+    thread.start()
+    best, best_acc, bad, history = None, -1.0, 0, []
+    net.train()
+    t0 = time.perf_counter()
+    seen = 0
+    try:
+        with tqdm(total=cfg["steps"], disable=not request.progress, desc=f"cnn {request.dataset}") as bar:
+            for s in range(1, cfg["steps"] + 1):
+                x, y = batches.get()
+                loss = step(net, opt, jnp.asarray(x), jnp.asarray(y))
+                seen += len(y)
+                bar.update()
+                if s % cfg["eval_every"] == 0 or s == cfg["steps"]:
+                    m = evaluate()
+                    history.append({"step": s, "loss": float(loss), "val_accuracy": m["accuracy"],
+                                    "val_balanced_accuracy": m["balanced_accuracy"]})
+                    bar.set_postfix(loss=f"{float(loss):.3f}", val=f"{m['accuracy']:.3f}")
+                    if m["accuracy"] > best_acc + 1e-4:
+                        best_acc, best, bad = m["accuracy"], to_bytes(net), 0
+                    else:
+                        bad += 1
+                        if bad >= cfg["patience"]:
+                            break
+    finally:
+        stop.set()
+        while not batches.empty():
+            batches.get_nowait()
+    elapsed = time.perf_counter() - t0
+    from .network import from_bytes
+    net_cfg = {k: v for k, v in cfg.items() if k in NETWORK_KEYS}
+    best_net = from_bytes(net_cfg, best)
+    request.out_dir.mkdir(parents=True, exist_ok=True)
+    (request.out_dir / "model.msgpack").write_bytes(best)
+    net = best_net
+    final = evaluate()
+    metrics = {"val": final, "history": history, "train_samples_seen": seen,
+               "train_samples_per_second": round(seen / elapsed, 1), "train_seconds": round(elapsed, 1),
+               "parameters": n_params(best_net), "train_size": int(len(train_set)),
+               "train_per_class": np.bincount(train_set.labels, minlength=7).tolist()}
+    return request.write_card("model.msgpack", settings={**cfg, "network": net_cfg}, metrics=metrics,
+                              libraries=("jax", "flax", "optax"))

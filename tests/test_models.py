@@ -1,0 +1,120 @@
+"""The three model plugins: train through the public API, save as data, load with verification;
+the shipped models load, predict, and stay within the size budget."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crystalmela import predict
+from crystalmela.cli import main
+from crystalmela.dataset import BuildSettings, build
+from crystalmela.errors import ModelNotAvailableError
+from crystalmela.modelcard import read_verified
+from crystalmela.plugins import get_registry
+from crystalmela.systems import CRYSTAL_SYSTEMS, DATASETS
+from crystalmela.training import TrainRequest
+
+MODELS = ("random_forest", "extra_trees", "cnn_flax")
+EXAMPLE = Path(__file__).parent.parent / "examples" / "LiCoO2.RAW"
+TINY = {"random_forest": {"n_estimators": 5, "min_samples_leaf": 2},
+        "extra_trees": {"n_estimators": 5, "min_samples_leaf": 2},
+        "cnn_flax": {"steps": 12, "eval_every": 6, "batch": 16, "val_size": 40}}
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "ds"
+    build(out, BuildSettings(synthetic=160, chunk_size=80, seed=11), workers=1, progress=False)
+    return out
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_train_save_load_predict(tmp_path, tiny_data, name):
+    spec = get_registry().classifier(name)
+    req = TrainRequest(name=name, version=spec.version, feature=spec.feature, dataset="full",
+                       data=tiny_data, out_dir=tmp_path / "full", grid=spec.grid,
+                       config=dict(TINY[name]), progress=False)
+    card = spec.train(req)
+    assert card.dataset == "full" and card.classes == list(CRYSTAL_SYSTEMS)
+    assert card.data["sha256"] and card.libraries["numpy"] and card.code_version
+    assert 0 <= card.metrics["val"]["accuracy"] <= 1
+    card2, weights = read_verified(tmp_path / "full")
+    assert card2.sha256 == card.sha256 and weights.suffix in (".skops", ".msgpack")
+
+
+def test_tampered_weights_are_refused(tmp_path, tiny_data):
+    spec = get_registry().classifier("random_forest")
+    req = TrainRequest(name=spec.name, version=spec.version, feature=spec.feature, dataset="full",
+                       data=tiny_data, out_dir=tmp_path / "m", config=dict(TINY["random_forest"]),
+                       progress=False)
+    card = spec.train(req)
+    weights = tmp_path / "m" / card.weights
+    weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(ModelNotAvailableError, match="sha256"):
+        read_verified(tmp_path / "m")
+    (tmp_path / "m" / "model_card.json").write_text("{not json")
+    with pytest.raises(ModelNotAvailableError, match="not a valid model card"):
+        read_verified(tmp_path / "m")
+
+
+def test_skops_loader_refuses_foreign_types(tmp_path):
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from crystalmela import sklearn_models
+    X, y = np.random.rand(30, 3), np.arange(30) % 7
+    # a model file that would call shutil.rmtree: its type is not on the allow-list
+    risky = make_pipeline(FunctionTransformer(shutil.rmtree), LogisticRegression(max_iter=50))
+    path = tmp_path / "risky.skops"
+    sio.dump(risky, path)
+    with pytest.raises(ModelNotAvailableError, match="allow-list"):
+        sklearn_models.load(path)
+    (tmp_path / "junk.skops").write_bytes(b"not a zip")
+    with pytest.raises(ModelNotAvailableError, match="not a readable skops"):
+        sklearn_models.load(tmp_path / "junk.skops")
+
+
+def test_cli_train_and_bad_options(tmp_path, tiny_data, capsys):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(TINY["extra_trees"]))
+    assert main(["train", "--model", "extra_trees", "--dataset", "inorganic", "--data", str(tiny_data),
+                 "--config", str(cfg), "--out", str(tmp_path / "et"), "--quiet"]) == 0
+    assert (tmp_path / "et" / "inorganic" / "model_card.json").exists()
+    assert main(["train", "--model", "extra_trees", "--data", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "not a built data set" in capsys.readouterr().err
+    assert main(["train", "--model", "nope", "--data", str(tiny_data)]) == 2
+    assert main(["train", "--model", "random_forest", "--data", str(tiny_data), "--config", "galaxy",
+                 "--out", str(tmp_path / "rf"), "--quiet"]) in (2, 3)
+
+
+# ------------------------------------------------------------------------------ shipped models
+
+def _shipped():
+    reg = get_registry()
+    return [(name, ds) for name in MODELS for ds in DATASETS
+            if (Path(reg.classifier(name).model_root) / ds / "model_card.json").exists()]
+
+
+def test_all_nine_models_ship_within_budget():
+    reg = get_registry()
+    shipped = _shipped()
+    assert len(shipped) == 9, f"shipped: {shipped}"
+    total = sum(read_verified(Path(reg.classifier(n).model_root) / ds)[1].stat().st_size
+                for n, ds in shipped)
+    assert total <= 50e6, f"{total / 1e6:.1f} MB"
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_shipped_models_predict_the_example(dataset):
+    pred = predict(str(EXAMPLE), dataset=dataset)
+    assert not pred.errors, pred.errors
+    assert set(pred.per_model) == set(MODELS)
+    for probs in [*pred.per_model.values(), pred.ensemble]:
+        assert set(probs) == set(CRYSTAL_SYSTEMS)
+        assert abs(sum(probs.values()) - 1) < 1e-6
