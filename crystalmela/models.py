@@ -18,5 +18,5 @@ def require_model(name: str, package_dir: str | Path, dataset: str) -> Path:
     if not card.is_file():
         raise ModelNotAvailableError(
             f"no trained {name} model for data set {dataset!r} is installed (expected {card.name} in "
-            f"{d}); trained models are not shipped yet")
+            f"{d}); train one with `crystalmela train --model {name} --dataset {dataset}`")
     return d

@@ -57,11 +57,23 @@ def test_anode_sets_wavelength(toy, xy_file):
     assert any("0.7093" in n for n in pred.notes)
 
 
-def test_shipped_plugins_say_not_yet_instead_of_pretending(xy_file):
-    pred = cm.predict(xy_file)
+def test_a_model_without_weights_says_so_instead_of_pretending(xy_file, tmp_path):
+    from crystalmela import plugins
+    from crystalmela.models import require_model
+
+    class Ghost:
+        @cm.hookimpl
+        def crystalmela_classifiers(self):
+            return [cm.ClassifierSpec("ghost", "1", feature="profile",
+                                      load=lambda ds: require_model("ghost", tmp_path, ds))]
+
+    name = plugins.register(Ghost(), "ghost")
+    try:
+        pred = cm.predict(xy_file, models=["ghost"])
+    finally:
+        plugins.unregister(name)
     assert pred.per_model == {} and pred.top1 is None
-    for m in ("random_forest", "extra_trees", "cnn_flax"):
-        assert "no trained" in pred.errors[m]
+    assert "no trained ghost model" in pred.errors["ghost"]
 
 
 def test_cli_json_shape_exact_and_bad_file_keeps_going(toy, xy_file, tmp_path, capsys):
@@ -83,8 +95,8 @@ def test_cli_table(toy, xy_file, capsys):
     assert "toy_a" in out and "ensemble" in out and "top-1:" in out and "error [toy_broken]" in out
 
 
-def test_cli_exit_1_when_no_model_answers(xy_file):
-    assert main(["predict", str(xy_file), "--json"]) == 1
+def test_cli_exit_1_when_no_model_answers(toy, xy_file):
+    assert main(["predict", str(xy_file), "--json", "--models", "toy_broken"]) == 1
 
 
 def test_cli_weights_parse_error(toy, xy_file, capsys):

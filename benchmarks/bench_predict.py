@@ -1,0 +1,62 @@
+"""Prediction latency: one pattern through all installed models, warm and cold.
+
+    python benchmarks/bench_predict.py [PATTERN] [--repeat 50]
+
+Warm: ``predict_pattern`` on an already-read pattern with models loaded (median of repeats), beside
+the reference of reading + regridding the same file (the floor any prediction pays). Cold: wall time
+of ``crystalmela predict FILE`` in a fresh process, beside ``python -c "import numpy"`` as the
+interpreter-start reference. Targets (issue 4): warm ≤ 20 ms, cold ≤ 3 s.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("pattern", nargs="?", default=str(ROOT / "examples" / "LiCoO2.RAW"))
+    ap.add_argument("--repeat", type=int, default=50)
+    args = ap.parse_args(argv)
+    from crystalmela.pattern import PAPER_GRID
+    from crystalmela.plugins import get_registry
+    from crystalmela.predict import predict_pattern
+    from crystalmela.reading import read_pattern
+
+    reg = get_registry()
+    models = sorted(reg.classifiers)
+    pattern = read_pattern(args.pattern)
+    pred = predict_pattern(pattern, models, "full", registry=reg)  # loads and compiles
+    if pred.errors:
+        print("errors:", pred.errors)
+    warm, ref = [], []
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        predict_pattern(pattern, models, "full", registry=reg)
+        warm.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        read_pattern(args.pattern).to_grid(PAPER_GRID)
+        ref.append(time.perf_counter() - t)
+    w, r = statistics.median(warm) * 1e3, statistics.median(ref) * 1e3
+    print(f"warm predict, {len(models)} models + ensemble: {w:.1f} ms (median of {args.repeat}); "
+          f"reference read + regrid: {r:.1f} ms; ratio {w / r:.1f}x")
+    cmd = [str(Path(sys.executable).parent / "crystalmela"), "predict", args.pattern]
+    t = time.perf_counter()
+    subprocess.run(cmd, capture_output=True, check=False)
+    cold = time.perf_counter() - t
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import numpy"], check=True)
+    base = time.perf_counter() - t
+    print(f"cold `crystalmela predict`: {cold:.2f} s; reference `python -c 'import numpy'`: "
+          f"{base:.2f} s; ratio {cold / base:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
