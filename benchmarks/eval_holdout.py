@@ -43,6 +43,7 @@ def main(argv=None) -> int:
     ap.add_argument("--lab", action="store_true", help="also score lab-condition renderings")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
+    from crystalmela.errors import CrystalmelaError
     from crystalmela.metrics import classification_metrics
     from crystalmela.plugins import get_registry
     from crystalmela.predict import predict_pattern
@@ -62,17 +63,24 @@ def main(argv=None) -> int:
         except StructureError:
             skipped += 1
             continue
+        try:
+            preds = {}
+            for cond in conditions:
+                pattern = simulate(crystal) if cond == "clean" else lab_pattern(crystal, rng)
+                preds[cond] = predict_pattern(pattern, models, args.dataset, registry=registry)
+        except CrystalmelaError as exc:  # e.g. no reflection below 90°
+            print(f"skipped {path.name}: {exc}")
+            skipped += 1
+            continue
         labels.append(CRYSTAL_SYSTEMS.index(crystal.crystal_system))
-        for cond in conditions:
-            pattern = simulate(crystal) if cond == "clean" else lab_pattern(crystal, rng)
-            pred = predict_pattern(pattern, models, args.dataset, registry=registry)
+        for cond, pred in preds.items():
             for m in models:
                 probs[cond][m].append([pred.per_model[m][c] for c in CRYSTAL_SYSTEMS])
             probs[cond]["ensemble"].append([pred.ensemble[c] for c in CRYSTAL_SYSTEMS])
     y = np.array(labels)
     report = {"n": len(y), "skipped_unreadable": skipped, "dataset": args.dataset,
               "per_class": np.bincount(y, minlength=7).tolist(), "results": {}}
-    print(f"{len(y)} structures ({skipped} unreadable skipped); models trained on data set "
+    print(f"{len(y)} structures ({skipped} unreadable or empty skipped); models trained on data set "
           f"{args.dataset!r}; classes {dict(zip(CRYSTAL_SYSTEMS, report['per_class']))}")
     for cond in conditions:
         report["results"][cond] = {}
