@@ -50,6 +50,8 @@ class ProbaModel:
         classes = np.asarray(model.classes_)
         if not np.issubdtype(classes.dtype, np.integer) or classes.min() < 0 or classes.max() > 6:
             raise ModelNotAvailableError("model classes are not crystal-system indices 0–6")
+        if hasattr(model, "n_jobs"):
+            model.n_jobs = 1  # one pattern at a time: a thread pool costs more than it saves (measured)
         self.model = model
         self._cols = classes.astype(int)
 
