@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelNotAvailableError
+from .errors import CrystalmelaError, ModelNotAvailableError
 from .systems import CRYSTAL_SYSTEMS
 
 # Everything a fitted forest of decision trees contains, beyond skops' default-trusted types.
@@ -86,3 +86,22 @@ def train_forest(request, make_estimator, config: dict, *, weights: str = "model
                "fit_seconds": round(fit_s, 1)}
     return request.write_card(weights, settings=dict(config), metrics=metrics,
                               libraries=("scikit-learn", "skops"))
+
+
+def named_config(model: str, configs: dict[str, dict], default: str, user: dict) -> dict:
+    """A named configuration (``user["name"]``, else ``default``) updated with the user's other keys."""
+    user = dict(user)
+    name = user.pop("name", default)
+    if name not in configs:
+        raise CrystalmelaError(f"unknown {model} configuration {name!r}; known: {', '.join(configs)}")
+    return {**configs[name], **user}
+
+
+def load_model(name: str, feature: str, package_dir: str | Path, dataset: str) -> ProbaModel:
+    """A plugin's verified skops model for ``dataset`` (``package_dir/models/<dataset>/``)."""
+    from .modelcard import read_verified
+    from .models import require_model
+    card, weights = read_verified(require_model(name, package_dir, dataset))
+    if card.feature != feature:
+        raise ModelNotAvailableError(f"{weights}: trained on feature {card.feature!r}, not {feature!r}")
+    return ProbaModel(load(weights))

@@ -14,11 +14,9 @@ NETWORK_KEYS = {"arch", "downsample", "channels", "kernels", "hidden", "dropout"
 
 
 def _config(request) -> dict:
-    user = dict(request.config)
-    name = user.pop("name", "fast")
-    if name not in CONFIGS:
-        raise ValueError(f"unknown cnn_flax configuration {name!r}; known: {', '.join(CONFIGS)}")
-    return {**CONFIGS[name], **user, "name": name}
+    from crystalmela.sklearn_models import named_config
+    return {**named_config("cnn_flax", CONFIGS, "fast", request.config),
+            "name": request.config.get("name", "fast")}
 
 
 def train(request):

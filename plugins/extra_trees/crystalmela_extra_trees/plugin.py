@@ -13,8 +13,6 @@ import numpy as np
 from crystalmela import PAPER_GRID, ClassifierSpec, FeatureExtractor, Pattern, hookimpl
 from crystalmela.features import peak_indices
 from crystalmela import sklearn_models
-from crystalmela.modelcard import read_verified
-from crystalmela.models import require_model
 
 NAME = "extra_trees"
 FEATURE = "suzuki_inv_d2"
@@ -45,10 +43,7 @@ MODEL_ROOT = Path(__file__).parent / "models"
 
 
 def load(dataset: str):
-    card, weights = read_verified(require_model(NAME, Path(__file__).parent, dataset))
-    if card.feature != FEATURE:
-        raise ValueError(f"model card feature {card.feature!r} is not {FEATURE!r}")
-    return sklearn_models.ProbaModel(sklearn_models.load(weights))
+    return sklearn_models.load_model(NAME, FEATURE, Path(__file__).parent, dataset)
 
 
 def _estimator(config: dict, seed: int):
@@ -57,13 +52,7 @@ def _estimator(config: dict, seed: int):
 
 
 def train(request):
-    config = dict(CONFIGS[DEFAULT_CONFIG])
-    named = request.config.pop("name", None) if isinstance(request.config, dict) else None
-    if named:
-        if named not in CONFIGS:
-            raise ValueError(f"unknown {NAME} configuration {named!r}; known: {', '.join(CONFIGS)}")
-        config = dict(CONFIGS[named])
-    config.update(request.config)
+    config = sklearn_models.named_config(NAME, CONFIGS, DEFAULT_CONFIG, request.config)
     return sklearn_models.train_forest(request, _estimator, config)
 
 
