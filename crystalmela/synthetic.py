@@ -149,7 +149,7 @@ def _inorganic(number: int, rng: np.random.Generator) -> Crystal | None:
     intermetallic = rng.random() < 0.2
     n_sites = int(np.clip(rng.geometric(0.3), 1, 10))
     cations = list(rng.choice(_METALS, size=int(rng.integers(1, 4)), replace=False))
-    anions = [] if intermetallic else list({_choice(_ANIONS, rng) for _ in range(int(rng.integers(1, 3)))})
+    anions = [] if intermetallic else sorted({_choice(_ANIONS, rng) for _ in range(int(rng.integers(1, 3)))})
     species = cations + anions
     elements, fract = [], []
     for i in range(n_sites):

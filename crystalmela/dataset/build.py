@@ -201,8 +201,10 @@ def _execute(todo, settings_dict, parts, workers, scheduler, progress) -> int:
             n += _write_part(parts, t["name"], table, rejects)
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(),
-                                 initializer=_one_blas_thread) as pool:
+        import multiprocessing
+        # spawn, not fork: forking a process that has started threads (JAX, BLAS) can deadlock
+        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), initializer=_one_blas_thread,
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(run_task, t, settings_dict): t for t in todo}
             for fut in as_completed(futures):
                 table, rejects = fut.result()
