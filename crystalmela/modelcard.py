@@ -1,6 +1,6 @@
 """Model cards: what produced a trained model file, and the check that the file is the one described.
 
-Every shipped model is a weights file that loads without executing code (skops, msgpack) plus
+Every shipped model is a weights file that loads without executing code (an .npz of arrays for forests, msgpack for networks) plus
 ``model_card.json``. Loading verifies the weights' sha256 and that the classes are the seven crystal
 systems in canonical order, so a swapped, truncated or foreign file is refused with a clear error.
 """

@@ -3,7 +3,6 @@ the shipped models load, predict, and stay within the size budget."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +42,7 @@ def test_train_save_load_predict(tmp_path, tiny_data, name):
     assert card.data["sha256"] and card.libraries["numpy"] and card.code_version
     assert 0 <= card.metrics["val"]["accuracy"] <= 1
     card2, weights = read_verified(tmp_path / "full")
-    assert card2.sha256 == card.sha256 and weights.suffix in (".skops", ".msgpack")
+    assert card2.sha256 == card.sha256 and weights.suffix in (".npz", ".msgpack")
 
 
 def test_tampered_weights_are_refused(tmp_path, tiny_data):
@@ -59,25 +58,6 @@ def test_tampered_weights_are_refused(tmp_path, tiny_data):
     (tmp_path / "m" / "model_card.json").write_text("{not json")
     with pytest.raises(ModelNotAvailableError, match="not a valid model card"):
         read_verified(tmp_path / "m")
-
-
-def test_skops_loader_refuses_foreign_types(tmp_path):
-    import skops.io as sio
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer
-
-    from crystalmela import sklearn_models
-    X, y = np.random.rand(30, 3), np.arange(30) % 7
-    # a model file that would call shutil.rmtree: its type is not on the allow-list
-    risky = make_pipeline(FunctionTransformer(shutil.rmtree), LogisticRegression(max_iter=50))
-    path = tmp_path / "risky.skops"
-    sio.dump(risky, path)
-    with pytest.raises(ModelNotAvailableError, match="allow-list"):
-        sklearn_models.load(path)
-    (tmp_path / "junk.skops").write_bytes(b"not a zip")
-    with pytest.raises(ModelNotAvailableError, match="not a readable skops"):
-        sklearn_models.load(tmp_path / "junk.skops")
 
 
 def test_cli_train_and_bad_options(tmp_path, tiny_data, capsys):
