@@ -204,6 +204,74 @@ def cmd_dataset_info(args) -> int:
     return EXIT_OK
 
 
+def _read_config(text: str | None) -> dict:
+    """--config: a named configuration of the model (e.g. paper) or a JSON file of settings."""
+    from pathlib import Path
+    if not text:
+        return {}
+    path = Path(text)
+    if path.suffix == ".json" or path.exists():
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CrystalmelaError(f"--config {text}: not a readable JSON object ({exc})") from None
+        if not isinstance(config, dict):
+            raise CrystalmelaError(f"--config {text}: expected a JSON object")
+        return config
+    return {"name": text}
+
+
+def cmd_evaluate(args) -> int:
+    from pathlib import Path
+
+    from .evaluation.report import COLUMNS, _cell, write_report
+    from .plugins import get_registry
+
+    registry = get_registry()
+    models = None if args.model in (None, "all") else [m.strip() for m in args.model.split(",")]
+    weights = _parse_weights(args.weights)
+    if args.patterns:
+        from .evaluation.patterns import evaluate_patterns
+        from .predict import resolve_wavelength
+        if args.data or args.folds:
+            raise CrystalmelaError("--patterns scores the installed models; --data/--folds are for cross-validation")
+        if not args.labels:
+            raise CrystalmelaError("--patterns needs --labels labels.csv (columns file,crystal_system)")
+        if not Path(args.patterns).is_dir():
+            raise CrystalmelaError(f"--patterns {args.patterns}: not a folder")
+        report = evaluate_patterns(args.patterns, args.labels, models, args.dataset, weights=weights,
+                                   wavelength=resolve_wavelength(args.wavelength, args.anode),
+                                   reader=args.reader, progress=not args.quiet)
+    else:
+        from .evaluation.crossval import cross_validate
+        if not args.data:
+            raise CrystalmelaError("give --data DATA_DIR (cross-validation on a built data set) or "
+                                   "--patterns DIR --labels labels.csv")
+        if not (Path(args.data) / "dataset.json").exists():
+            raise CrystalmelaError(f"--data {args.data}: not a built data set (run `crystalmela dataset build`)")
+        names = models or sorted(n for n, s in registry.classifiers.items() if s.train and s.load_dir)
+        config = _read_config(args.config)
+        if config and len(names) != 1:
+            raise CrystalmelaError("--config applies to one model; give --model NAME with it")
+        report = cross_validate(names, args.data, args.dataset, folds=args.folds or 10, seed=args.seed,
+                                limit=args.limit, configs={names[0]: config} if config else None,
+                                weights=weights, workers=args.workers, scheduler=args.scheduler,
+                                progress=not args.quiet)
+    print(f"{report['n']} patterns, data set {report['dataset']}"
+          + (f", {report['folds']}-fold CV (mean and std over folds)" if "folds" in report else ""))
+    print(f"  {'model':24s}" + "".join(f"{t:>16s}" for _, t in COLUMNS))
+    rows = [*report["per_model"].items(), ("ensemble", report["ensemble"]),
+            *((f"dummy {b}", v) for b, v in report.get("baselines", {}).items())]
+    for name, m in rows:
+        print(f"  {name:24s}" + "".join(f"{_cell(m, k):>16s}" for k, _ in COLUMNS))
+    for f in report.get("failed", []):
+        print(f"not scored: {f['file']}: {f['error']}", file=sys.stderr)
+    if args.output:
+        files = write_report(report, args.output)
+        print(f"report: {', '.join(str(f) for f in files)}")
+    return EXIT_OK
+
+
 def cmd_train(args) -> int:
     from pathlib import Path
 
@@ -214,18 +282,7 @@ def cmd_train(args) -> int:
     spec = registry.classifier(args.model)
     if spec.train is None:
         raise CrystalmelaError(f"classifier {spec.name!r} does not offer training")
-    config: dict = {}
-    if args.config:
-        path = Path(args.config)
-        if path.suffix == ".json" or path.exists():
-            try:
-                config = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
-                raise CrystalmelaError(f"--config {args.config}: not a readable JSON object ({exc})") from None
-            if not isinstance(config, dict):
-                raise CrystalmelaError(f"--config {args.config}: expected a JSON object")
-        else:
-            config = {"name": args.config}
+    config = _read_config(args.config)
     data = Path(args.data)
     if not (data / "dataset.json").exists():
         raise CrystalmelaError(f"--data {data}: not a built data set (run `crystalmela dataset build`)")
@@ -312,6 +369,27 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="cross-validate models on a data set, or score them on labelled patterns")
+    e.add_argument("--model", default="all", help="model name(s), comma-separated, or all (default)")
+    e.add_argument("--dataset", choices=DATASETS, default="full")
+    e.add_argument("--data", metavar="DATA_DIR", help="cross-validation on this built data set")
+    e.add_argument("--folds", type=int, help="number of folds (default 10)")
+    e.add_argument("--limit", type=int, metavar="N", help="cross-validate a stratified sample of N patterns")
+    e.add_argument("--config", help="model configuration for cross-validation (name or JSON file)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--workers", type=int, default=1, help="folds run in parallel processes (default 1)")
+    e.add_argument("--scheduler", help="Dask scheduler address: folds run on the cluster")
+    e.add_argument("--patterns", metavar="DIR", help="score the installed models on the files in DIR")
+    e.add_argument("--labels", metavar="CSV", help="labels for --patterns: columns file,crystal_system")
+    g = e.add_mutually_exclusive_group()
+    g.add_argument("--wavelength", type=float, help="wavelength in Å for files that do not state it")
+    g.add_argument("--anode", choices=list(ANODES_KA1))
+    e.add_argument("--reader", help="force a reader for --patterns")
+    e.add_argument("--weights", help="ensemble weights, e.g. cnn_flax=2,random_forest=1")
+    e.add_argument("--output", metavar="DIR", help="write report.json, report.md and PNG figures here")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
+    e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("readers", help="list file formats and their extensions")
     r.add_argument("--json", action="store_true")

@@ -1,24 +1,81 @@
-"""Classification metrics used everywhere results are reported (the paper's, plus balanced ones)."""
+"""Classification metrics used everywhere results are reported: the paper's (accuracy, top-2, weighted
+F1, per-class precision / recall / F1, confusion matrix), balanced accuracy, and calibration (ECE and
+the reliability curve). scikit-learn computes the standard ones; top-2 and calibration are a few
+lines on the probability matrix."""
 from __future__ import annotations
 
 import numpy as np
 
 from .systems import CRYSTAL_SYSTEMS
 
+SUMMARY_KEYS = ("accuracy", "top2_accuracy", "balanced_accuracy", "f1_weighted", "ece")
 
-def classification_metrics(y_true, proba) -> dict:
-    """accuracy, top-2 accuracy, balanced accuracy, weighted F1, confusion matrix, n."""
-    from sklearn.metrics import balanced_accuracy_score, confusion_matrix, f1_score
+
+def top_k_accuracy(y_true, proba, k: int = 2) -> float:
+    """Share of rows whose true class is among the k most probable (ties broken by class order)."""
+    y_true = np.asarray(y_true)
+    top = np.argsort(-np.asarray(proba), axis=1, kind="stable")[:, :k]
+    return float((top == y_true[:, None]).any(axis=1).mean())
+
+
+def reliability(y_true, proba, bins: int = 10) -> dict:
+    """Confidence (top-1 probability) against accuracy in equal-width bins, and the expected
+    calibration error: the bin-size-weighted mean |accuracy − confidence|."""
+    y_true = np.asarray(y_true)
+    proba = np.asarray(proba, dtype=float)
+    conf = proba.max(axis=1)
+    correct = proba.argmax(axis=1) == y_true
+    which = np.minimum((conf * bins).astype(int), bins - 1)
+    count = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = np.bincount(which, weights=correct, minlength=bins) / count
+        mean_conf = np.bincount(which, weights=conf, minlength=bins) / count
+    gap = np.where(count > 0, np.abs(acc - mean_conf), 0.0)
+    ece = float((gap * count).sum() / max(len(y_true), 1))
+    return {"ece": ece, "bin_edges": np.linspace(0, 1, bins + 1).tolist(), "count": count.tolist(),
+            "accuracy": [None if c == 0 else float(a) for a, c in zip(acc, count)],
+            "confidence": [None if c == 0 else float(m) for m, c in zip(mean_conf, count)]}
+
+
+def classification_metrics(y_true, proba, *, per_class: bool = False) -> dict:
+    """accuracy, top-2 accuracy, balanced accuracy, weighted F1, ECE, confusion matrix, n; with
+    ``per_class`` also precision / recall / F1 / support for each crystal system."""
+    from sklearn.metrics import (balanced_accuracy_score, confusion_matrix, f1_score,
+                                 precision_recall_fscore_support)
     y_true = np.asarray(y_true)
     proba = np.asarray(proba)
+    if proba.ndim != 2 or proba.shape[1] != len(CRYSTAL_SYSTEMS) or len(proba) != len(y_true):
+        raise ValueError(f"expected ({len(y_true)}, 7) probabilities, got {proba.shape}")
     pred = proba.argmax(axis=1)
-    top2 = np.argsort(-proba, axis=1)[:, :2]
     labels = list(range(len(CRYSTAL_SYSTEMS)))
-    return {
+    out = {
         "n": int(len(y_true)),
         "accuracy": float((pred == y_true).mean()),
-        "top2_accuracy": float((top2 == y_true[:, None]).any(axis=1).mean()),
+        "top2_accuracy": top_k_accuracy(y_true, proba, 2),
         "balanced_accuracy": float(balanced_accuracy_score(y_true, pred)),
         "f1_weighted": float(f1_score(y_true, pred, labels=labels, average="weighted", zero_division=0)),
+        "ece": reliability(y_true, proba)["ece"],
         "confusion_matrix": confusion_matrix(y_true, pred, labels=labels).tolist(),
     }
+    if per_class:
+        p, r, f, s = precision_recall_fscore_support(y_true, pred, labels=labels, zero_division=0)
+        out["per_class"] = {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                                "support": int(s[i])} for i, c in enumerate(CRYSTAL_SYSTEMS)}
+    return out
+
+
+def mean_std(folds: list[dict]) -> dict:
+    """Mean and standard deviation over folds of the summary metrics (the paper's "0.666 (0.026)"),
+    the summed confusion matrix, and per-class values averaged when the folds have them."""
+    out = {"n": int(sum(f["n"] for f in folds)), "folds": len(folds)}
+    for k in SUMMARY_KEYS:
+        v = np.array([f[k] for f in folds], dtype=float)
+        out[k] = float(v.mean())
+        out[k + "_std"] = float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    out["confusion_matrix"] = np.sum([f["confusion_matrix"] for f in folds], axis=0).tolist()
+    if all("per_class" in f for f in folds):
+        out["per_class"] = {c: {m: float(np.mean([f["per_class"][c][m] for f in folds]))
+                                for m in ("precision", "recall", "f1")} | {
+                                "support": int(sum(f["per_class"][c]["support"] for f in folds))}
+                            for c in CRYSTAL_SYSTEMS}
+    return out

@@ -107,6 +107,22 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
                       wavelength=used_wl, notes=notes, model_versions=versions)
 
 
+def combine_rows(probabilities: Mapping[str, np.ndarray], dataset: str = "full", *,
+                 weights: Mapping[str, float] | None = None, registry: Registry | None = None) -> np.ndarray:
+    """The ensemble of many patterns at once: ``probabilities[name]`` is an (n, 7) array per model;
+    the combiner hook is called row by row, exactly as for a single prediction."""
+    registry = registry or get_registry()
+    names = list(probabilities)
+    n = len(next(iter(probabilities.values())))
+    out = np.empty((n, len(CRYSTAL_SYSTEMS)))
+    for i in range(n):
+        combined = registry.pm.hook.crystalmela_combine(
+            probabilities={m: np.asarray(probabilities[m][i:i + 1], dtype=float) for m in names},
+            weights=dict(weights or {}), dataset=dataset)
+        out[i] = _check_probs("ensemble combiner", combined)
+    return out
+
+
 def predict(path: str | os.PathLike, models: Iterable[str] | None = None, dataset: str = "full", *,
             wavelength: float | None = None, anode: str | None = None, reader: str | None = None,
             weights: Mapping[str, float] | None = None) -> Prediction:

@@ -61,9 +61,14 @@ def named_config(model: str, configs: dict[str, dict], default: str, user: dict)
 
 def load_model(name: str, feature: str, package_dir: str | Path, dataset: str) -> Forest:
     """A plugin's verified forest for ``dataset`` (``package_dir/models/<dataset>/``)."""
-    from .modelcard import read_verified
     from .models import require_model
-    card, weights = read_verified(require_model(name, package_dir, dataset))
+    return load_dir(feature, require_model(name, package_dir, dataset))
+
+
+def load_dir(feature: str, directory: str | Path) -> Forest:
+    """The verified forest in a model folder written by ``train_forest``."""
+    from .modelcard import read_verified
+    card, weights = read_verified(directory)
     if card.feature != feature:
         raise ModelNotAvailableError(f"{weights}: trained on feature {card.feature!r}, not {feature!r}")
     return load(weights)

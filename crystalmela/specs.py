@@ -97,6 +97,9 @@ class ClassifierSpec:
         trained model is available. Called once per data set and cached.
     :param train: optional ``train(request: crystalmela.training.TrainRequest) -> ModelCard``; writes
         the weights and ``model_card.json`` into ``request.out_dir``. ``crystalmela train`` calls it.
+    :param load_dir: optional ``load_dir(folder) -> Model``: load a model folder that ``train`` wrote
+        (weights + card, verified). ``crystalmela evaluate`` needs it to score the models it trains
+        for cross-validation.
     :param model_root: folder holding ``<dataset>/model_card.json`` + weights (where ``load`` looks and
         where ``crystalmela train`` writes by default).
     """
@@ -111,6 +114,7 @@ class ClassifierSpec:
     classes: tuple[str, ...] = field(default=CRYSTAL_SYSTEMS)
     train: Callable | None = None
     model_root: str | None = None
+    load_dir: Callable[[Path], Model] | None = None
 
     def __post_init__(self):
         _check_name("classifier", self.name)

@@ -21,7 +21,10 @@ from .profiles import ProfileSettings
 
 @dataclass
 class TrainRequest:
-    """One training job: model ``name`` on data set ``dataset`` of the build in ``data``."""
+    """One training job: model ``name`` on data set ``dataset`` of the build in ``data``.
+
+    ``splits`` replaces the build's train/val/test assignment (``crystalmela evaluate`` uses it for
+    cross-validation folds): split name → row positions in the whole ``dataset`` view."""
 
     name: str
     version: str
@@ -34,24 +37,38 @@ class TrainRequest:
     seed: int = 0
     progress: bool = True
     profile: ProfileSettings = field(default_factory=ProfileSettings)
+    splits: dict[str, np.ndarray] | None = None
+    _all: ReflectionSet | None = field(default=None, init=False, repr=False, compare=False)
 
     def reflections(self, split: str | None) -> ReflectionSet:
-        return load_reflections(self.data, self.dataset, split)
+        if self.splits is None or split is None:
+            return load_reflections(self.data, self.dataset, split)
+        if split not in self.splits:
+            raise CrystalmelaError(f"training request has no split {split!r} (has {', '.join(self.splits)})")
+        if self._all is None:
+            self._all = load_reflections(self.data, self.dataset, None)
+        return self._all.subset(np.asarray(self.splits[split]))
 
     def render(self, rset: ReflectionSet, idx) -> np.ndarray:
         """Profiles of rows ``idx`` on this classifier's grid (float32, max = grid.normalize_max)."""
         return render_batch(rset, idx, self.grid, self.profile)
+
+    def _cache(self) -> tuple[Path, dict[str, np.ndarray]]:
+        from .plugins import get_registry
+        extractor = get_registry().feature(self.feature)
+        cache = self.data / "features" / f"{self.feature}-v{extractor.version}-{_grid_key(self.grid)}.npz"
+        store: dict[str, np.ndarray] = {}
+        if cache.exists():
+            with np.load(cache, allow_pickle=False) as z:
+                store = {k: z[k] for k in z.files}
+        return cache, store
 
     def features(self, split: str | None) -> tuple[np.ndarray, np.ndarray]:
         """(X, y) for a split: the registered feature extractor on rendered patterns (cached)."""
         from .plugins import get_registry
         extractor = get_registry().feature(self.feature)
         rset = self.reflections(split)
-        cache = self.data / "features" / f"{self.feature}-v{extractor.version}-{_grid_key(self.grid)}.npz"
-        store: dict[str, np.ndarray] = {}
-        if cache.exists():
-            with np.load(cache, allow_pickle=False) as z:
-                store = {k: z[k] for k in z.files}
+        cache, store = self._cache()
         known = dict(zip(store.get("ids", np.array([], dtype=str)).tolist(), range(len(store.get("ids", [])))))
         missing = [i for i, ident in enumerate(rset.ids) if ident not in known]
         if missing:
@@ -67,6 +84,24 @@ class TrainRequest:
             known = dict(zip(ids.tolist(), range(len(ids))))
         rows = np.array([known[i] for i in rset.ids.tolist()])
         return store["X"][rows], rset.labels
+
+    def iter_features(self, split: str | None, batch: int = 1024):
+        """Yield (X, y) batches of a split: from the feature cache when it holds every row, else
+        rendered now and not cached (whole-profile features of a large set would be gigabytes)."""
+        from .plugins import get_registry
+        rset = self.reflections(split)
+        _, store = self._cache()
+        known = dict(zip(store.get("ids", np.array([], dtype=str)).tolist(), range(len(store.get("ids", [])))))
+        if store and all(i in known for i in rset.ids.tolist()):
+            rows = np.array([known[i] for i in rset.ids.tolist()])
+            for start in range(0, len(rows), batch):
+                yield store["X"][rows[start:start + batch]], rset.labels[start:start + batch]
+            return
+        extract = get_registry().feature(self.feature).extract
+        for start in range(0, len(rset), batch):
+            idx = np.arange(start, min(start + batch, len(rset)))
+            yield (extract_features(rset, idx, extract, self.grid, self.profile, progress=False),
+                   rset.labels[idx])
 
     def data_summary(self) -> dict:
         manifest = json.loads((self.data / "dataset.json").read_text())

@@ -18,7 +18,6 @@ import json
 import os
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..diffraction import PAPER_D_MIN
 from ..errors import CrystalmelaError
+from ..parallel import map_unordered
 from ..structure import StructureError, read_cif
 from ..synthetic import CELL_RANGE, generate
 from ..systems import CRYSTAL_SYSTEMS
@@ -169,47 +169,15 @@ def _progress(total, enabled):
     return tqdm(total=total, unit="task", disable=not enabled, desc="building")
 
 
-def _one_blas_thread() -> None:
-    """Pool initialiser: one BLAS thread per worker process; several spinning BLAS pools on the same
-    cores made a 2-worker build 4× slower than one process (measured)."""
-    try:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        pass
-
-
 def _execute(todo, settings_dict, parts, workers, scheduler, progress) -> int:
     n = 0
     if not todo:
         return 0
     bar = _progress(len(todo), progress)
-    if scheduler:
-        try:
-            from dask.distributed import Client, as_completed as dask_completed
-        except ImportError:
-            raise CrystalmelaError("--scheduler needs dask: pip install 'crystalmela[dask]'") from None
-        with Client(scheduler) as client:
-            futures = {client.submit(run_task, t, settings_dict, pure=False): t for t in todo}
-            for fut in dask_completed(futures):
-                table, rejects = fut.result()
-                n += _write_part(parts, futures[fut]["name"], table, rejects)
-                bar.update()
-    elif (workers or os.cpu_count() or 1) <= 1 or len(todo) == 1:
-        for t in todo:
-            table, rejects = run_task(t, settings_dict)
-            n += _write_part(parts, t["name"], table, rejects)
-            bar.update()
-    else:
-        import multiprocessing
-        # spawn, not fork: forking a process that has started threads (JAX, BLAS) can deadlock
-        with ProcessPoolExecutor(max_workers=workers or os.cpu_count(), initializer=_one_blas_thread,
-                                 mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(run_task, t, settings_dict): t for t in todo}
-            for fut in as_completed(futures):
-                table, rejects = fut.result()
-                n += _write_part(parts, futures[fut]["name"], table, rejects)
-                bar.update()
+    for task, (table, rejects) in map_unordered(run_task, todo, settings_dict, workers=workers,
+                                                scheduler=scheduler):
+        n += _write_part(parts, task["name"], table, rejects)
+        bar.update()
     bar.close()
     return n
 

@@ -31,7 +31,11 @@ class _Predictor:
 
 
 def load(dataset: str):
-    card, weights = read_verified(require_model(NAME, Path(__file__).parent, dataset))
+    return load_dir(require_model(NAME, Path(__file__).parent, dataset))
+
+
+def load_dir(directory):
+    card, weights = read_verified(directory)
     from .network import from_bytes
     return _Predictor(from_bytes(card.settings["network"], weights.read_bytes()))
 
@@ -44,5 +48,5 @@ def train(request):
 @hookimpl
 def crystalmela_classifiers():
     return [ClassifierSpec(NAME, "0.2.0", feature="profile", load=load, grid=PAPER_GRID, train=train,
-                           model_root=str(MODEL_ROOT),
+                           load_dir=load_dir, model_root=str(MODEL_ROOT),
                            description="1-D CNN on the full profile (Flax NNX; paper §3.1 or a fast design)")]

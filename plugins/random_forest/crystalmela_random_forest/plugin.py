@@ -48,6 +48,10 @@ def load(dataset: str):
     return sklearn_models.load_model(NAME, FEATURE, Path(__file__).parent, dataset)
 
 
+def load_dir(directory):
+    return sklearn_models.load_dir(FEATURE, directory)
+
+
 def _estimator(config: dict, seed: int):
     from sklearn.ensemble import RandomForestClassifier
     return RandomForestClassifier(**config, n_jobs=-1, random_state=seed)
@@ -67,5 +71,5 @@ def crystalmela_feature_extractors():
 @hookimpl
 def crystalmela_classifiers():
     return [ClassifierSpec(NAME, "0.1.0", feature=FEATURE, load=load, grid=PAPER_GRID, train=train,
-                           model_root=str(MODEL_ROOT),
+                           load_dir=load_dir, model_root=str(MODEL_ROOT),
                            description="random forest on peak positions (CrystalMELA paper)")]
