@@ -37,11 +37,21 @@ def reliability(y_true, proba, bins: int = 10) -> dict:
             "confidence": [None if c == 0 else float(m) for m, c in zip(mean_conf, count)]}
 
 
+def _balanced(y_true, pred) -> float:
+    """Mean recall over the classes present in y_true (predictions of absent classes count as
+    errors; scikit-learn warns about them, which is expected here)."""
+    import warnings
+
+    from sklearn.metrics import balanced_accuracy_score
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return float(balanced_accuracy_score(y_true, pred))
+
+
 def classification_metrics(y_true, proba, *, per_class: bool = False) -> dict:
     """accuracy, top-2 accuracy, balanced accuracy, weighted F1, ECE, confusion matrix, n; with
     ``per_class`` also precision / recall / F1 / support for each crystal system."""
-    from sklearn.metrics import (balanced_accuracy_score, confusion_matrix, f1_score,
-                                 precision_recall_fscore_support)
+    from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
     y_true = np.asarray(y_true)
     proba = np.asarray(proba)
     if proba.ndim != 2 or proba.shape[1] != len(CRYSTAL_SYSTEMS) or len(proba) != len(y_true):
@@ -52,7 +62,7 @@ def classification_metrics(y_true, proba, *, per_class: bool = False) -> dict:
         "n": int(len(y_true)),
         "accuracy": float((pred == y_true).mean()),
         "top2_accuracy": top_k_accuracy(y_true, proba, 2),
-        "balanced_accuracy": float(balanced_accuracy_score(y_true, pred)),
+        "balanced_accuracy": _balanced(y_true, pred),
         "f1_weighted": float(f1_score(y_true, pred, labels=labels, average="weighted", zero_division=0)),
         "ece": reliability(y_true, proba)["ece"],
         "confusion_matrix": confusion_matrix(y_true, pred, labels=labels).tolist(),

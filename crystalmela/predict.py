@@ -117,7 +117,7 @@ def combine_rows(probabilities: Mapping[str, np.ndarray], dataset: str = "full",
     out = np.empty((n, len(CRYSTAL_SYSTEMS)))
     for i in range(n):
         combined = registry.pm.hook.crystalmela_combine(
-            probabilities={m: np.asarray(probabilities[m][i:i + 1], dtype=float) for m in names},
+            probabilities={m: np.asarray(probabilities[m][i], dtype=float) for m in names},
             weights=dict(weights or {}), dataset=dataset)
         out[i] = _check_probs("ensemble combiner", combined)
     return out

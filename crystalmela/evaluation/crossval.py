@@ -73,7 +73,7 @@ def fold_rows(labels: np.ndarray, folds: int, seed: int, limit: int | None = Non
         rows = np.sort(rows)
         counts = np.bincount(labels[rows], minlength=len(CRYSTAL_SYSTEMS))
     present = counts[counts > 0]
-    if present.min(initial=0) < folds:
+    if present.size == 0 or present.min() < folds:
         small = [f"{c} ({n})" for c, n in zip(CRYSTAL_SYSTEMS, counts) if 0 < n < folds]
         raise CrystalmelaError(f"{folds}-fold CV needs at least {folds} patterns of every class present; "
                                f"too few: {', '.join(small)}")
@@ -134,8 +134,10 @@ def cross_validate(models: list[str], data: str | Path, dataset: str = "full", *
 
     data = Path(data)
     labels = load_reflections(data, dataset, None).labels
-    splits = fold_rows(labels, folds, seed, limit)
     registry = get_registry()
+    for name in models:
+        registry.classifier(name)             # an unknown name fails before anything else
+    splits = fold_rows(labels, folds, seed, limit)
     for name in models:                       # fail before any training on a wrong name
         spec = registry.classifier(name)
         if spec.train is None or spec.load_dir is None:

@@ -87,7 +87,7 @@ def _figures(report: dict, out: Path) -> list[str]:
         ax.set_xlabel("predicted")
     axes[0][0].set_ylabel("true")
     fig.tight_layout()
-    fig.savefig(out / "confusion_matrices.png", dpi=110)
+    fig.savefig(out / "confusion_matrices.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     files.append("confusion_matrices.png")
 
@@ -102,7 +102,7 @@ def _figures(report: dict, out: Path) -> list[str]:
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "per_class_f1.png", dpi=110)
+    fig.savefig(out / "per_class_f1.png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     files.append("per_class_f1.png")
 
@@ -120,7 +120,7 @@ def _figures(report: dict, out: Path) -> list[str]:
         ax.set_title(f"reliability (ECE {rel['ece']:.3f})")
         ax.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(out / "reliability.png", dpi=110)
+        fig.savefig(out / "reliability.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
         files.append("reliability.png")
     return files
