@@ -26,6 +26,7 @@ def train(request):
     from flax import nnx
     from tqdm import tqdm
 
+    from crystalmela.errors import CrystalmelaError
     from crystalmela.metrics import classification_metrics
 
     cfg = _config(request)
@@ -42,7 +43,14 @@ def train(request):
     p /= p.sum()
 
     net = build({k: v for k, v in cfg.items() if k in NETWORK_KEYS}, request.seed)
-    opt = nnx.Optimizer(net, optax.adamw(cfg["lr"], weight_decay=cfg["weight_decay"]), wrt=nnx.Param)
+    lr = cfg["lr"]
+    if cfg.get("schedule", "constant") == "cosine":
+        # warm up, then decay to 2 % over the step budget: late steps refine instead of jittering
+        lr = optax.warmup_cosine_decay_schedule(0.0, cfg["lr"], min(500, cfg["steps"] // 10 + 1),
+                                                cfg["steps"], end_value=cfg["lr"] * 0.02)
+    elif cfg.get("schedule", "constant") != "constant":
+        raise CrystalmelaError(f"cnn_flax: unknown schedule {cfg['schedule']!r} (constant or cosine)")
+    opt = nnx.Optimizer(net, optax.adamw(lr, weight_decay=cfg["weight_decay"]), wrt=nnx.Param)
 
     @nnx.jit
     def step(model, optimizer, x, y):
