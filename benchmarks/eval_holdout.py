@@ -1,12 +1,15 @@
 """Real-structure hold-out: simulate real CIFs (never trained on) and score the installed models.
 
     python benchmarks/eval_holdout.py CIF_DIR [CIF_DIR ...] [--dataset full] [--lab] [--json OUT]
+                                      [--write DIR]
 
 Each CIF is simulated with the project's simulator on the paper grid (clean), and with ``--lab`` also
 under a documented lab-condition model: Cu Kα1+Kα2, FWHM 0.12°, a smooth background (quadratic +
 exponential low-angle rise, 5–15 % of the strongest peak), Poisson counting noise at 5,000 counts
 for the strongest peak, and a zero shift of ±0.03°. Prints top-1, top-2, balanced accuracy and
-weighted F1 per model and for the ensemble.
+weighted F1 per model and for the ensemble. ``--write DIR`` also saves every rendering as
+``DIR/<condition>/<name>.xy`` with a ``labels.csv``, so ``crystalmela evaluate --patterns`` can score
+them through the readers like any measured data.
 """
 from __future__ import annotations
 
@@ -42,7 +45,11 @@ def main(argv=None) -> int:
     ap.add_argument("--dataset", default="full")
     ap.add_argument("--lab", action="store_true", help="also score lab-condition renderings")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--write", type=Path, help="save the renderings as .xy files + labels.csv here")
     args = ap.parse_args(argv)
+    if args.write:
+        for cond in ("clean", "lab"):
+            (args.write / cond / "labels.csv").unlink(missing_ok=True)
     from crystalmela.errors import CrystalmelaError
     from crystalmela.metrics import classification_metrics
     from crystalmela.plugins import get_registry
@@ -64,15 +71,26 @@ def main(argv=None) -> int:
             skipped += 1
             continue
         try:
-            preds = {}
+            preds, patterns = {}, {}
             for cond in conditions:
                 pattern = simulate(crystal) if cond == "clean" else lab_pattern(crystal, rng)
+                patterns[cond] = pattern
                 preds[cond] = predict_pattern(pattern, models, args.dataset, registry=registry)
         except CrystalmelaError as exc:  # e.g. no reflection below 90°
             print(f"skipped {path.name}: {exc}")
             skipped += 1
             continue
         labels.append(CRYSTAL_SYSTEMS.index(crystal.crystal_system))
+        if args.write:
+            for cond, pattern in patterns.items():
+                folder = args.write / cond
+                folder.mkdir(parents=True, exist_ok=True)
+                name = f"{path.parent.name}__{path.stem}.xy"
+                np.savetxt(folder / name, np.c_[pattern.x, pattern.y], fmt="%.3f",
+                           header=f"{path.name}: {cond} rendering, Cu Ka1 {pattern.wavelength} A")
+                with open(folder / "labels.csv", "a") as fh:
+                    fh.write(("file,crystal_system\n" if fh.tell() == 0 else "")
+                             + f"{name},{crystal.crystal_system}\n")
         for cond, pred in preds.items():
             for m in models:
                 probs[cond][m].append([pred.per_model[m][c] for c in CRYSTAL_SYSTEMS])
