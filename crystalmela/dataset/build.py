@@ -33,6 +33,7 @@ from ..synthetic import CELL_RANGE, generate
 from ..systems import CRYSTAL_SYSTEMS
 from .rows import crystal_row, to_table
 
+FORMAT = "crystalmela-reflections/2"  # /2 adds hkl + Hall symbol (preferred-orientation augmentation)
 SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))
 MAX_RWP = 0.10
 
@@ -278,7 +279,7 @@ def finalize(out: Path, settings: BuildSettings, tasks: list[dict]) -> dict:
             w.writerows(rejects)
     n = len(index_rows)
     return {
-        "format": "crystalmela-reflections/1",
+        "format": FORMAT,
         "settings": settings.model_dump(),
         "crystalmela_version": _version(),
         "counts": counts,

@@ -20,6 +20,8 @@ SCHEMA = pa.schema([
     ("density", pa.float32()),
     ("d", pa.list_(pa.float32())),          # Å, decreasing
     ("intensity", pa.list_(pa.float32())),  # m·|F|², strongest = 1
+    ("hkl", pa.list_(pa.int16())),          # one representative per reflection, flattened (3 per d)
+    ("hall", pa.string()),                  # Hall symbol of the setting hkl refers to
 ])
 
 MIN_RELATIVE = 5e-4  # weaker reflections are invisible on a 0–1000 scale; not stored
@@ -40,6 +42,8 @@ def crystal_row(crystal: Crystal, ident: str, source: str, d_min: float) -> dict
         "density": crystal.density(),
         "d": refl.d.astype(np.float32),
         "intensity": (refl.intensity / refl.intensity.max()).astype(np.float32),
+        "hkl": refl.hkl.astype(np.int16).ravel(),
+        "hall": crystal.hall,
     }
 
 

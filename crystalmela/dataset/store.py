@@ -33,6 +33,9 @@ class ReflectionSet:
     intensity: np.ndarray
     offsets: np.ndarray
     manifest: dict
+    hkl: np.ndarray | None = None    # (n_reflections, 3) int16; None for format /1 builds
+    hall: np.ndarray | None = None   # per row: Hall symbol of the setting hkl refers to
+    cell: np.ndarray | None = None   # per row: a, b, c (Å), α, β, γ (°)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -43,7 +46,10 @@ class ReflectionSet:
         sel = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)]) if len(idx) else np.empty(0, int)
         offs = np.concatenate([[0], np.cumsum(hi - lo)])
         return ReflectionSet(self.ids[idx], self.labels[idx], self.space_group[idx], self.organic[idx],
-                             self.d[sel], self.intensity[sel], offs, self.manifest)
+                             self.d[sel], self.intensity[sel], offs, self.manifest,
+                             None if self.hkl is None else self.hkl[sel],
+                             None if self.hall is None else self.hall[idx],
+                             None if self.cell is None else self.cell[idx])
 
 
 def load_reflections(path: str | Path, dataset: str = "full", split: str | None = "train"
@@ -64,10 +70,17 @@ def load_reflections(path: str | Path, dataset: str = "full", split: str | None 
         mask = pc.and_(mask, pc.invert(index["organic"]))
     index = index.filter(mask)
     ids, labels, sgs, org, ds, ins, lengths = [], [], [], [], [], [], []
+    has_hkl = manifest.get("format", "") >= "crystalmela-reflections/2"
+    hkls, halls, cells = [], [], []
+    cell_cols = ["a", "b", "c", "alpha", "beta", "gamma"]
     for part in sorted(set(index["part"].to_pylist())):
         sel = index.filter(pc.equal(index["part"], part))
-        table = pq.read_table(path / "parts" / f"{part}.parquet",
-                              columns=["id", "d", "intensity"]).take(sel["row"])
+        cols = ["id", "d", "intensity", *cell_cols] + (["hkl", "hall"] if has_hkl else [])
+        table = pq.read_table(path / "parts" / f"{part}.parquet", columns=cols).take(sel["row"])
+        cells.append(np.column_stack([table[c].to_numpy() for c in cell_cols]))
+        if has_hkl:
+            hkls.append(table["hkl"].combine_chunks().values.to_numpy().reshape(-1, 3))
+            halls += table["hall"].to_pylist()
         ids += table["id"].to_pylist()
         labels.append(np.array([CRYSTAL_SYSTEMS.index(c) for c in sel["crystal_system"].to_pylist()]))
         sgs.append(sel["space_group"].to_numpy())
@@ -82,7 +95,9 @@ def load_reflections(path: str | Path, dataset: str = "full", split: str | None 
     lengths = np.concatenate(lengths)
     return ReflectionSet(np.array(ids), np.concatenate(labels).astype(np.int64),
                          np.concatenate(sgs), np.concatenate(org), np.concatenate(ds),
-                         np.concatenate(ins), np.concatenate([[0], np.cumsum(lengths)]), manifest)
+                         np.concatenate(ins), np.concatenate([[0], np.cumsum(lengths)]), manifest,
+                         np.concatenate(hkls) if has_hkl else None,
+                         np.array(halls) if has_hkl else None, np.concatenate(cells).astype(float))
 
 
 def render_batch(rset: ReflectionSet, idx, grid: GridSpec = PAPER_GRID,
