@@ -42,8 +42,12 @@ def cmd_predict(args) -> int:
     from .reading import read_pattern
     from .result import format_table
 
+    from .preprocess import parse as preprocess_parse
     wl = resolve_wavelength(args.wavelength, args.anode)
     weights = _parse_weights(args.weights)
+    pre = None if args.preprocess == "model" else preprocess_parse(args.preprocess)
+    if not 0.0 <= args.unsure_below <= 1.0:
+        raise CrystalmelaError(f"--unsure-below {args.unsure_below}: expected a probability in [0, 1]")
     registry = get_registry()
     models = _select(registry, args.models.split(",") if args.models else None, args.dataset)
     if args.reader:
@@ -53,7 +57,8 @@ def cmd_predict(args) -> int:
         try:
             pattern = read_pattern(path, reader=args.reader, registry=registry)
             pred = predict_pattern(pattern, models, args.dataset, wavelength=wl, weights=weights,
-                                   registry=registry)
+                                   registry=registry, preprocess=pre, calibrate=not args.no_calibration,
+                                   unsure_below=args.unsure_below)
         except CrystalmelaError as exc:
             status = EXIT_BAD_INPUT
             if args.json:
@@ -272,6 +277,28 @@ def cmd_evaluate(args) -> int:
     return EXIT_OK
 
 
+def _augment_settings(spec: str):
+    """``lab`` (the documented default ranges), ``none``, or a JSON file of AugmentSettings fields."""
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from .augment import AugmentSettings
+    if spec == "none":
+        return None
+    if spec == "lab":
+        return AugmentSettings()
+    path = Path(spec)
+    try:
+        return AugmentSettings(**json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise CrystalmelaError(f"--augment {spec}: expected lab, none or a JSON file") from None
+    except json.JSONDecodeError as exc:
+        raise CrystalmelaError(f"{path}: line {exc.lineno}: not JSON ({exc.msg})") from None
+    except (ValidationError, TypeError) as exc:
+        raise CrystalmelaError(f"{path}: not augmentation settings: {exc}") from None
+
+
 def cmd_train(args) -> int:
     from pathlib import Path
 
@@ -282,7 +309,9 @@ def cmd_train(args) -> int:
     spec = registry.classifier(args.model)
     if spec.train is None:
         raise CrystalmelaError(f"classifier {spec.name!r} does not offer training")
+    from .preprocess import parse as preprocess_parse
     config = _read_config(args.config)
+    augment = _augment_settings(args.augment)
     data = Path(args.data)
     if not (data / "dataset.json").exists():
         raise CrystalmelaError(f"--data {data}: not a built data set (run `crystalmela dataset build`)")
@@ -293,7 +322,8 @@ def cmd_train(args) -> int:
             raise CrystalmelaError(f"classifier {spec.name!r} names no model folder; give --out DIR")
         req = TrainRequest(name=spec.name, version=spec.version, feature=spec.feature, dataset=ds,
                            data=data, out_dir=root / ds, grid=spec.grid, config=dict(config),
-                           seed=args.seed, progress=not args.quiet)
+                           seed=args.seed, progress=not args.quiet, augment=augment,
+                           preprocess=preprocess_parse(args.preprocess))
         card = spec.train(req)
         val = card.metrics.get("val", {})
         print(f"{spec.name} [{ds}] -> {req.out_dir}: {card.size_bytes / 1e6:.2f} MB; val top-1 "
@@ -319,6 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--anode", choices=list(ANODES_KA1), help="tube anode; its Kα1 wavelength is used")
     p.add_argument("--reader", help="force a reader (see `crystalmela readers`)")
     p.add_argument("--weights", help="ensemble weights, e.g. cnn_flax=2,random_forest=1")
+    p.add_argument("--preprocess", default="model", metavar="STEPS",
+                   help="model (default: what each model was trained with), none, or steps such as "
+                        "ka2,smooth=9,background=1.5")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="show the models' raw probabilities (skip their fitted temperatures)")
+    p.add_argument("--unsure-below", type=float, default=0.5, metavar="P",
+                   help="flag the answer as unsure when the ensemble's top-1 is below P (default 0.5)")
     p.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("simulate", help="simulate the powder pattern of a CIF structure")
@@ -367,6 +404,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="a named configuration of the model (e.g. paper) or a JSON file")
     t.add_argument("--out", help="model folder (default: the plugin's own models/ folder)")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--augment", default="lab", metavar="lab|none|FILE.json",
+                   help="lab-condition augmentation of training patterns (default lab: the ranges in "
+                        "docs/robustness.md); none = the paper's clean profiles")
+    t.add_argument("--preprocess", default="none", metavar="STEPS",
+                   help="preprocessing the model is trained with and predict applies to its input: "
+                        "none, or e.g. ka2,smooth=9,background=1.5")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
 

@@ -63,6 +63,7 @@ class Forest:
     feature: np.ndarray
     threshold: np.ndarray
     leaf_values: np.ndarray
+    card: object = None      # the ModelCard it was loaded with (preprocessing, calibration)
 
     @classmethod
     def from_sklearn(cls, est) -> "Forest":

@@ -37,6 +37,8 @@ class ModelCard(BaseModel):
     libraries: dict = Field(default_factory=dict)
     code_version: str = ""
     created: str = ""
+    calibration: dict | None = Field(None, description="temperature scaling fitted after training "
+                                     "(crystalmela.calibration): temperature, data, ECE before/after")
 
 
 def sha256_file(path: str | Path) -> str:

@@ -6,9 +6,12 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from .calibration import preprocess_of, scale, temperature_of
 from .errors import CrystalmelaError, PatternError, UnknownModelError
 from .pattern import Pattern
 from .plugins import Registry, get_registry
+from .preprocess import PreprocessSettings
+from .preprocess import preprocess as apply_preprocess
 from .reading import read_pattern
 from .result import Prediction, as_probabilities, top_two
 from .systems import CRYSTAL_SYSTEMS, DATASETS
@@ -49,10 +52,18 @@ def _select(registry: Registry, models: Iterable[str] | None, dataset: str) -> l
     return list(dict.fromkeys(names))
 
 
+UNSURE_BELOW = 0.5
+
+
 def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, dataset: str = "full", *,
                     wavelength: float | None = None, weights: Mapping[str, float] | None = None,
-                    registry: Registry | None = None) -> Prediction:
+                    registry: Registry | None = None, preprocess: PreprocessSettings | None = None,
+                    calibrate: bool = True, unsure_below: float = UNSURE_BELOW) -> Prediction:
     """Run every chosen classifier on one pattern and combine them.
+
+    ``preprocess``: the clean-up applied after gridding; None = each model's own (what its card says
+    it was trained with). ``calibrate``: apply each model's fitted temperature. The prediction is
+    flagged ``unsure`` when the ensemble's top-1 probability is below ``unsure_below``.
 
     Each model runs on its own: a failure becomes an entry of ``errors`` and the others still answer.
     If every model fails because the pattern cannot be put on their grid, the input is at fault and a
@@ -67,18 +78,27 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
     versions: dict[str, str] = {}
     pattern_errors: list[str] = []
     notes: list[str] = []
+    applied: dict[str, str] = {}
+    temperatures: dict[str, float] = {}
     for name in names:
         spec = registry.classifier(name)
         versions[name] = spec.version
         try:
             if spec.grid not in gridded:
                 gridded[spec.grid] = pattern.to_grid(spec.grid, wavelength)
-            on_grid = gridded[spec.grid]
-            key = (spec.grid, spec.feature)
-            if key not in feats:
-                feats[key] = np.asarray(registry.feature(spec.feature).extract(on_grid))
             model = registry.model(name, dataset)
-            probs[name] = _check_probs(name, model.predict_proba(feats[key][None, ...]))
+            pre = preprocess_of(model) if preprocess is None else preprocess
+            key = (spec.grid, spec.feature, pre)
+            if key not in feats:
+                ready = apply_preprocess(gridded[spec.grid], pre)
+                feats[key] = np.asarray(registry.feature(spec.feature).extract(ready))
+            applied[name] = pre.describe()
+            p = _check_probs(name, model.predict_proba(feats[key][None, ...]))
+            t = temperature_of(model) if calibrate else 1.0
+            if t != 1.0:
+                p = scale(p, t)
+                temperatures[name] = t
+            probs[name] = p
         except PatternError as exc:
             pattern_errors.append(str(exc))
             errors[name] = str(exc)
@@ -101,10 +121,13 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
             errors["ensemble"] = str(exc)
     top1, top2 = top_two(ensemble)
     used_wl = wavelength or pattern.wavelength
+    unsure = bool(ensemble) and ensemble[top1] < unsure_below
     return Prediction(path=pattern.source or "<pattern>", dataset=dataset,
                       per_model={n: as_probabilities(p) for n, p in probs.items()}, ensemble=ensemble,
                       top1=top1, top2=top2, errors=errors, reader=pattern.reader,
-                      wavelength=used_wl, notes=notes, model_versions=versions)
+                      wavelength=used_wl, notes=notes, model_versions=versions,
+                      preprocessing=applied, temperatures=temperatures, unsure=unsure,
+                      unsure_below=unsure_below)
 
 
 def combine_rows(probabilities: Mapping[str, np.ndarray], dataset: str = "full", *,
@@ -125,7 +148,8 @@ def combine_rows(probabilities: Mapping[str, np.ndarray], dataset: str = "full",
 
 def predict(path: str | os.PathLike, models: Iterable[str] | None = None, dataset: str = "full", *,
             wavelength: float | None = None, anode: str | None = None, reader: str | None = None,
-            weights: Mapping[str, float] | None = None) -> Prediction:
+            weights: Mapping[str, float] | None = None, preprocess: PreprocessSettings | None = None,
+            calibrate: bool = True, unsure_below: float = UNSURE_BELOW) -> Prediction:
     """Predict the crystal system of the pattern in ``path``.
 
     :param models: classifier names (default: every installed classifier).
@@ -134,9 +158,14 @@ def predict(path: str | os.PathLike, models: Iterable[str] | None = None, datase
     :param anode: instead of ``wavelength``, the tube anode (Cu, Co, Mo, Cr, Fe, Ag) for its Kα1.
     :param reader: force a reader by name (see ``crystalmela readers``).
     :param weights: per-model weights for the ensemble (default 1 each).
+    :param preprocess: clean-up after gridding (``crystalmela.preprocess.parse("ka2,background")``);
+        default: what each model was trained with.
+    :param calibrate: apply each model's fitted temperature (default on).
+    :param unsure_below: flag the result ``unsure`` when the ensemble's top-1 is below this.
     """
     wl = resolve_wavelength(wavelength, anode)
     registry = get_registry()
     names = _select(registry, models, dataset)  # fail on a bad model name before reading anything
     pattern = read_pattern(path, reader=reader, registry=registry)
-    return predict_pattern(pattern, names, dataset, wavelength=wl, weights=weights, registry=registry)
+    return predict_pattern(pattern, names, dataset, wavelength=wl, weights=weights, registry=registry,
+                           preprocess=preprocess, calibrate=calibrate, unsure_below=unsure_below)

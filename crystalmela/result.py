@@ -36,6 +36,10 @@ class Prediction(BaseModel):
     wavelength: float | None = None
     notes: list[str] = Field(default_factory=list)
     model_versions: dict[str, str] = Field(default_factory=dict)
+    preprocessing: dict[str, str] = Field(default_factory=dict, description="per model: what ran")
+    temperatures: dict[str, float] = Field(default_factory=dict, description="calibration applied")
+    unsure: bool = Field(False, description="ensemble top-1 below unsure_below: read top-2 instead")
+    unsure_below: float = 0.5
 
     @property
     def ok(self) -> bool:
@@ -43,7 +47,8 @@ class Prediction(BaseModel):
 
     def to_json(self) -> dict:
         return {"path": self.path, "dataset": self.dataset, "per_model": self.per_model,
-                "ensemble": self.ensemble, "top1": self.top1, "top2": self.top2, "errors": self.errors}
+                "ensemble": self.ensemble, "top1": self.top1, "top2": self.top2, "errors": self.errors,
+                "unsure": self.unsure, "preprocessing": self.preprocessing, "temperatures": self.temperatures}
 
 
 def format_table(pred: Prediction) -> str:
@@ -63,10 +68,16 @@ def format_table(pred: Prediction) -> str:
     if pred.top1:
         lines.append(f"  top-1: {pred.top1} ({pred.ensemble[pred.top1]:.3f})   "
                      f"top-2: {pred.top2} ({pred.ensemble[pred.top2]:.3f})")
+        if pred.unsure:
+            lines.append(f"  UNSURE: the ensemble gives no system {pred.unsure_below:.0%} or more; "
+                         f"read it as {pred.top1} or {pred.top2}")
     else:
         lines.append("  no model produced a prediction")
     for name, msg in pred.errors.items():
         lines.append(f"  error [{name}]: {msg}")
+    for name, d in pred.preprocessing.items():
+        if d != "none":
+            lines.append(f"  preprocessing [{name}]: {d}")
     for note in pred.notes:
         lines.append(f"  note: {note}")
     return "\n".join(lines)

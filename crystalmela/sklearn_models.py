@@ -44,6 +44,8 @@ def train_forest(request, make_estimator, config: dict, *, weights: str = WEIGHT
     save(est, request.out_dir / weights)
     model = load(request.out_dir / weights)
     metrics = {"val": classification_metrics(yv, model.predict_proba(Xv)),
+               **({"val_clean": classification_metrics(yv, model.predict_proba(
+                   request.features("val", augment=False)[0]))} if request.augment is not None else {}),
                "train_size": int(len(y)), "train_per_class": np.bincount(y, minlength=7).tolist(),
                "fit_seconds": round(fit_s, 1)}
     return request.write_card(weights, settings=dict(config), metrics=metrics,
@@ -71,4 +73,5 @@ def load_dir(feature: str, directory: str | Path) -> Forest:
     card, weights = read_verified(directory)
     if card.feature != feature:
         raise ModelNotAvailableError(f"{weights}: trained on feature {card.feature!r}, not {feature!r}")
-    return load(weights)
+    import dataclasses
+    return dataclasses.replace(load(weights), card=card)

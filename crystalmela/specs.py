@@ -79,6 +79,10 @@ class Model(Protocol):
 
     ``predict_proba(X)`` takes a batch (first axis = patterns) of the classifier's feature arrays and
     returns an ``(n, 7)`` array whose columns follow :data:`crystalmela.CRYSTAL_SYSTEMS`.
+
+    Optionally a ``card`` attribute (the :class:`crystalmela.modelcard.ModelCard` read with
+    ``read_verified``): the core then applies the preprocessing the model was trained with
+    (``card.settings["preprocess"]``) and its fitted temperature (``card.calibration``).
     """
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray: ...

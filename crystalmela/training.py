@@ -12,10 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .augment import AugmentSettings, draw, render_augmented, row_seeds
 from .dataset.store import ReflectionSet, load_reflections, render_batch
 from .errors import CrystalmelaError
 from .modelcard import ModelCard, library_versions, write_card
 from .pattern import PAPER_GRID, GridSpec, Pattern
+from .preprocess import NONE as NO_PREPROCESS
+from .preprocess import PreprocessSettings, preprocess
 from .profiles import ProfileSettings
 
 
@@ -24,7 +27,11 @@ class TrainRequest:
     """One training job: model ``name`` on data set ``dataset`` of the build in ``data``.
 
     ``splits`` replaces the build's train/val/test assignment (``crystalmela evaluate`` uses it for
-    cross-validation folds): split name → row positions in the whole ``dataset`` view."""
+    cross-validation folds): split name → row positions in the whole ``dataset`` view.
+
+    ``augment`` renders training patterns under drawn lab conditions (``crystalmela.augment``);
+    ``preprocess`` is the clean-up predict applies before features (recorded in the card, and what
+    predict uses for this model unless told otherwise)."""
 
     name: str
     version: str
@@ -38,6 +45,8 @@ class TrainRequest:
     progress: bool = True
     profile: ProfileSettings = field(default_factory=ProfileSettings)
     splits: dict[str, np.ndarray] | None = None
+    augment: AugmentSettings | None = None
+    preprocess: PreprocessSettings = NO_PREPROCESS
     _all: ReflectionSet | None = field(default=None, init=False, repr=False, compare=False)
 
     def reflections(self, split: str | None) -> ReflectionSet:
@@ -49,30 +58,61 @@ class TrainRequest:
             self._all = load_reflections(self.data, self.dataset, None)
         return self._all.subset(np.asarray(self.splits[split]))
 
-    def render(self, rset: ReflectionSet, idx) -> np.ndarray:
-        """Profiles of rows ``idx`` on this classifier's grid (float32, max = grid.normalize_max)."""
-        return render_batch(rset, idx, self.grid, self.profile)
+    def render(self, rset: ReflectionSet, idx, *, augment: bool = True, seeds=None) -> np.ndarray:
+        """Profiles of rows ``idx`` on this classifier's grid (float32, max = grid.normalize_max):
+        under drawn lab conditions when the request augments (``augment=False``: plain), each row's
+        conditions from ``seeds`` (default: its id and the request's seed, so reruns agree)."""
+        idx = np.asarray(idx)
+        if self.augment is None or not augment:
+            return render_batch(rset, idx, self.grid, self.profile)
+        sub = rset.subset(idx)
+        if seeds is None:
+            seeds = row_seeds(sub.ids, self.seed)
+        conditions = [draw(self.augment, np.random.default_rng(int(s))) for s in seeds]
+        return render_augmented(sub.d, sub.intensity, sub.offsets, conditions, self.grid, hkl=sub.hkl,
+                                hall=sub.hall, cell=sub.cell,
+                                clean=lambda rows: render_batch(sub, rows, self.grid, self.profile))
 
-    def _cache(self) -> tuple[Path, dict[str, np.ndarray]]:
+    def inputs(self, rset: ReflectionSet, idx, *, augment: bool = True, seeds=None) -> np.ndarray:
+        """What predict hands a feature extractor, for rows ``idx``: rendered, put on the grid by
+        ``Pattern.to_grid`` and preprocessed, exactly as a measured file is (float32, max 1000)."""
+        return np.stack([p.y.astype(np.float32) for p in
+                         self.patterns(rset, idx, augment=augment, seeds=seeds)])
+
+    def patterns(self, rset: ReflectionSet, idx, *, augment: bool = True, seeds=None) -> list[Pattern]:
+        Y = self.render(rset, idx, augment=augment, seeds=seeds)
+        return [to_input(y, self.grid, self.preprocess) for y in Y]
+
+    def _cache_name(self, augment: bool) -> str:
         from .plugins import get_registry
+        import hashlib
         extractor = get_registry().feature(self.feature)
-        cache = self.data / "features" / f"{self.feature}-v{extractor.version}-{_grid_key(self.grid)}.npz"
+        name = f"{self.feature}-v{extractor.version}-{_grid_key(self.grid)}"
+        if self.preprocess.active:
+            name += "-pre" + hashlib.sha1(self.preprocess.model_dump_json().encode()).hexdigest()[:8]
+        if augment and self.augment is not None:
+            key = self.augment.model_dump_json() + f"seed={self.seed}"
+            name += "-aug" + hashlib.sha1(key.encode()).hexdigest()[:8]
+        return name
+
+    def _cache(self, augment: bool = True) -> tuple[Path, dict[str, np.ndarray]]:
+        cache = self.data / "features" / f"{self._cache_name(augment)}.npz"
         store: dict[str, np.ndarray] = {}
         if cache.exists():
             with np.load(cache, allow_pickle=False) as z:
                 store = {k: z[k] for k in z.files}
         return cache, store
 
-    def features(self, split: str | None) -> tuple[np.ndarray, np.ndarray]:
+    def features(self, split: str | None, *, augment: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(X, y) for a split: the registered feature extractor on rendered patterns (cached)."""
         from .plugins import get_registry
         extractor = get_registry().feature(self.feature)
         rset = self.reflections(split)
-        cache, store = self._cache()
+        cache, store = self._cache(augment)
         known = dict(zip(store.get("ids", np.array([], dtype=str)).tolist(), range(len(store.get("ids", [])))))
         missing = [i for i, ident in enumerate(rset.ids) if ident not in known]
         if missing:
-            new = extract_features(rset, missing, extractor.extract, self.grid, self.profile,
+            new = extract_features(self, rset, missing, extractor.extract, augment=augment,
                                    progress=self.progress, desc=f"{self.feature} features")
             ids = np.concatenate([store.get("ids", np.array([], dtype=str)), rset.ids[missing]])
             X_all = np.concatenate([store["X"], new]) if "X" in store else new
@@ -85,12 +125,12 @@ class TrainRequest:
         rows = np.array([known[i] for i in rset.ids.tolist()])
         return store["X"][rows], rset.labels
 
-    def iter_features(self, split: str | None, batch: int = 1024):
+    def iter_features(self, split: str | None, batch: int = 1024, *, augment: bool = True):
         """Yield (X, y) batches of a split: from the feature cache when it holds every row, else
         rendered now and not cached (whole-profile features of a large set would be gigabytes)."""
         from .plugins import get_registry
         rset = self.reflections(split)
-        _, store = self._cache()
+        _, store = self._cache(augment)
         known = dict(zip(store.get("ids", np.array([], dtype=str)).tolist(), range(len(store.get("ids", [])))))
         if store and all(i in known for i in rset.ids.tolist()):
             rows = np.array([known[i] for i in rset.ids.tolist()])
@@ -100,7 +140,7 @@ class TrainRequest:
         extract = get_registry().feature(self.feature).extract
         for start in range(0, len(rset), batch):
             idx = np.arange(start, min(start + batch, len(rset)))
-            yield (extract_features(rset, idx, extract, self.grid, self.profile, progress=False),
+            yield (extract_features(self, rset, idx, extract, augment=augment, progress=False),
                    rset.labels[idx])
 
     def data_summary(self) -> dict:
@@ -114,7 +154,9 @@ class TrainRequest:
         return write_card(self.out_dir, weights=weights, model=self.name, model_version=self.version,
                           dataset=self.dataset, feature=self.feature, data=self.data_summary(),
                           settings={**settings, "seed": self.seed, "grid": self.grid.model_dump(),
-                                    "profile": self.profile.model_dump()},
+                                    "profile": self.profile.model_dump(),
+                                    "augment": None if self.augment is None else self.augment.model_dump(),
+                                    "preprocess": self.preprocess.model_dump()},
                           metrics=metrics, libraries=library_versions(*libraries),
                           code_version=_code_version())
 
@@ -137,20 +179,23 @@ def _code_version() -> str:
     return f"{v}+g{sha}" if sha else v
 
 
-def extract_features(rset: ReflectionSet, rows, extract, grid: GridSpec, profile: ProfileSettings,
-                     *, batch: int = 512, progress: bool = True, desc: str = "features") -> np.ndarray:
-    """Render rows in batches and apply ``extract`` to each as a Pattern (as predict does)."""
+def to_input(y: np.ndarray, grid: GridSpec, settings: PreprocessSettings = NO_PREPROCESS) -> Pattern:
+    """A rendered profile as predict would see it: ``Pattern.to_grid`` (which averages each grid step),
+    then the preprocessing."""
+    p = Pattern(grid.two_theta, y, wavelength=grid.wavelength, reader="simulated").to_grid(grid)
+    return preprocess(p, settings)
+
+
+def extract_features(request: TrainRequest, rset: ReflectionSet, rows, extract, *, augment: bool = True,
+                     batch: int = 512, progress: bool = True, desc: str = "features") -> np.ndarray:
+    """Render rows in batches and apply ``extract`` to each as predict would (``TrainRequest.patterns``)."""
     from tqdm import tqdm
     rows = np.asarray(rows)
     out = []
-    x = grid.two_theta
     with tqdm(total=len(rows), disable=not progress, desc=desc, unit="pattern") as bar:
         for start in range(0, len(rows), batch):
             chunk = rows[start:start + batch]
-            Y = render_batch(rset, chunk, grid, profile)
-            for y in Y:
-                # exactly what predict() does to an input: put it on the grid, then extract
-                p = Pattern(x, y, wavelength=grid.wavelength, reader="simulated").to_grid(grid)
+            for p in request.patterns(rset, chunk, augment=augment):
                 out.append(np.asarray(extract(p), dtype=np.float32))
             bar.update(len(chunk))
     if not out:

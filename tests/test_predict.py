@@ -10,7 +10,8 @@ import crystalmela as cm
 from crystalmela import CRYSTAL_SYSTEMS
 from crystalmela.cli import main
 
-JSON_KEYS = {"path", "dataset", "per_model", "ensemble", "top1", "top2", "errors"}
+JSON_KEYS = {"path", "dataset", "per_model", "ensemble", "top1", "top2", "errors", "unsure",
+             "preprocessing", "temperatures"}
 
 
 def test_predict_runs_every_model_and_isolates_the_broken_one(toy, xy_file):

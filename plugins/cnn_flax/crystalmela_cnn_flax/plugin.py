@@ -16,7 +16,8 @@ MODEL_ROOT = Path(__file__).parent / "models"
 class _Predictor:
     """Model protocol over a Flax network: batched, jitted, softmax in canonical class order."""
 
-    def __init__(self, net):
+    def __init__(self, net, card=None):
+        self.card = card  # the core reads the preprocessing and calibration it records
         import jax
         from flax import nnx
         self._fn = nnx.jit(lambda m, x: jax.nn.softmax(m(x), axis=-1))
@@ -37,7 +38,7 @@ def load(dataset: str):
 def load_dir(directory):
     card, weights = read_verified(directory)
     from .network import from_bytes
-    return _Predictor(from_bytes(card.settings["network"], weights.read_bytes()))
+    return _Predictor(from_bytes(card.settings["network"], weights.read_bytes()), card)
 
 
 def train(request):

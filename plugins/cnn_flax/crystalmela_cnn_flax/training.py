@@ -34,8 +34,12 @@ def train(request):
     train_set = request.reflections("train")
     val_set = request.reflections("val")
     val_idx = rng.permutation(len(val_set))[: cfg.get("val_size", 4000)]
-    Xv = request.render(val_set, val_idx) / request.grid.normalize_max
+    # inputs(): rendered (under drawn lab conditions when the request augments), put on the grid and
+    # preprocessed exactly as predict does to a measured file
+    Xv = request.inputs(val_set, val_idx) / request.grid.normalize_max
     yv = val_set.labels[val_idx]
+    Xv_clean = (request.inputs(val_set, val_idx, augment=False) / request.grid.normalize_max
+                if request.augment is not None else None)
 
     counts = np.bincount(train_set.labels, minlength=7).astype(float)
     w = np.where(counts > 0, counts, 1.0) ** -cfg["balance_power"]
@@ -62,9 +66,10 @@ def train(request):
 
     predict = nnx.jit(lambda m, x: jax.nn.softmax(m(x), axis=-1))
 
-    def evaluate():
+    def evaluate(X=None):
+        X = Xv if X is None else X
         net.eval()
-        probs = np.concatenate([np.asarray(predict(net, Xv[i:i + 1024])) for i in range(0, len(Xv), 1024)])
+        probs = np.concatenate([np.asarray(predict(net, X[i:i + 1024])) for i in range(0, len(X), 1024)])
         net.train()
         return classification_metrics(yv, probs)
 
@@ -76,7 +81,8 @@ def train(request):
         r = np.random.default_rng(request.seed + 1)
         while not stop.is_set():
             idx = r.choice(len(train_set), size=cfg["batch"], p=p)
-            x = request.render(train_set, idx) / request.grid.normalize_max
+            seeds = r.integers(2**63, size=len(idx))     # fresh conditions at every step
+            x = request.inputs(train_set, idx, seeds=seeds) / request.grid.normalize_max
             batches.put((x, train_set.labels[idx]))
 
     thread = threading.Thread(target=producer, daemon=True)
@@ -115,7 +121,8 @@ def train(request):
     (request.out_dir / "model.msgpack").write_bytes(best)
     net = best_net
     final = evaluate()
-    metrics = {"val": final, "history": history, "train_samples_seen": seen,
+    metrics = {"val": final, **({"val_clean": evaluate(Xv_clean)} if Xv_clean is not None else {}),
+               "history": history, "train_samples_seen": seen,
                "train_samples_per_second": round(seen / elapsed, 1), "train_seconds": round(elapsed, 1),
                "parameters": n_params(best_net), "train_size": int(len(train_set)),
                "train_per_class": np.bincount(train_set.labels, minlength=7).tolist()}

@@ -1,0 +1,79 @@
+"""Temperature scaling (Guo et al. 2017): one scalar per model, fitted on held-out patterns, so that
+the probabilities shown mean what they say. Stored in the model card; the core applies it.
+
+p_T = softmax(log p / T): T > 1 softens an over-confident model, T < 1 sharpens a timid one; the
+ranking (top-1, top-2) never changes. Forest leaves give exact zeros, so log p is taken of p clipped
+at ``EPS``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .metrics import reliability
+
+EPS = 1e-4
+
+
+def scale(p: np.ndarray, temperature: float) -> np.ndarray:
+    """Probabilities (…, 7) at ``temperature``; rows still sum to 1."""
+    p = np.asarray(p, dtype=float)
+    if temperature == 1.0:
+        return p
+    z = np.log(np.clip(p, EPS, 1.0)) / temperature
+    z -= z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def nll(p: np.ndarray, y: np.ndarray) -> float:
+    return float(-np.mean(np.log(np.clip(p[np.arange(len(y)), y], EPS, 1.0))))
+
+
+def fit_temperature(p: np.ndarray, y: np.ndarray) -> float:
+    """The T in [0.05, 20] minimising the negative log-likelihood of labels ``y``."""
+    from scipy.optimize import minimize_scalar
+    y = np.asarray(y)
+    res = minimize_scalar(lambda lt: nll(scale(p, float(np.exp(lt))), y), bounds=(np.log(0.05), np.log(20)),
+                          method="bounded", options={"xatol": 1e-3})
+    return float(np.exp(res.x))
+
+
+def calibration_record(p: np.ndarray, y: np.ndarray, data: str) -> dict:
+    """Fit T and return what goes into the card: T, the data it was fitted on, NLL and ECE before/after."""
+    t = fit_temperature(p, y)
+    q = scale(p, t)
+    return {"method": "temperature", "temperature": round(t, 4), "fitted_on": data, "n": int(len(y)),
+            "nll_before": round(nll(p, y), 4), "nll_after": round(nll(q, y), 4),
+            "ece_before": round(reliability(y, p)["ece"], 4), "ece_after": round(reliability(y, q)["ece"], 4)}
+
+
+def write_calibration(model_dir: str | Path, record: dict) -> None:
+    """Put ``record`` into the card of ``model_dir`` (the weights, and their hash, are untouched)."""
+    from .modelcard import CARD, read_verified
+    read_verified(model_dir)
+    path = Path(model_dir) / CARD
+    card = json.loads(path.read_text())
+    card["calibration"] = record
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(card, indent=1) + "\n")
+    tmp.replace(path)
+
+
+def temperature_of(model) -> float:
+    """The fitted temperature a loaded model's card records (1.0 when none)."""
+    card = getattr(model, "card", None)
+    cal = getattr(card, "calibration", None) or {}
+    t = cal.get("temperature", 1.0)
+    return float(t) if isinstance(t, (int, float)) and t > 0 else 1.0
+
+
+def preprocess_of(model):
+    """The PreprocessSettings a loaded model was trained with (none when its card does not say)."""
+    from .preprocess import NONE, PreprocessSettings
+    card = getattr(model, "card", None)
+    settings = getattr(card, "settings", None) or {}
+    pre = settings.get("preprocess")
+    return PreprocessSettings(**pre) if pre else NONE
