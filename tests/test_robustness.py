@@ -1,0 +1,180 @@
+"""Augmentation, preprocessing and calibration: each effect does what its docs say, the hand-written
+filters equal the libraries', and the pipeline hands training what predict hands a model."""
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from crystalmela import calibration
+from crystalmela.augment import AugmentSettings, draw, march_dollase, render_augmented, row_seeds
+from crystalmela.cli import main
+from crystalmela.dataset import BuildSettings, build
+from crystalmela.dataset.store import load_reflections, render_batch
+from crystalmela.errors import CrystalmelaError
+from crystalmela.pattern import PAPER_GRID, Pattern
+from crystalmela.preprocess import PreprocessSettings, parse, preprocess, savgol, snip, strip_ka2
+from crystalmela.profiles import ProfileSettings, render
+
+X = PAPER_GRID.two_theta
+OFF = dict(clean_fraction=0, ka2_probability=0, size_probability=0, po_probability=0,
+           background_probability=0, hump_probability=0, impurity_probability=0,
+           truncate_probability=0, counts=(1e9, 1e9), readout_sigma=(0, 0), zero_shift=(0, 0),
+           displacement_mm=(0, 0), caglioti_u=(0, 0), fwhm=(0.1, 0.1), eta=(0.5, 0.5))
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    out = tmp_path_factory.mktemp("aug") / "ds"
+    build(out, BuildSettings(synthetic=60, chunk_size=30, seed=5), workers=1, progress=False)
+    return load_reflections(out, "full", None)
+
+
+def _render(rows, idx, **over):
+    s = AugmentSettings(**{**OFF, **over})
+    sub = rows.subset(np.asarray(idx))
+    conds = [draw(s, np.random.default_rng(i)) for i in range(len(idx))]
+    y = render_augmented(sub.d, sub.intensity, sub.offsets, conds, PAPER_GRID, hkl=sub.hkl,
+                         hall=sub.hall, cell=sub.cell, clean=lambda r: render_batch(sub, r))
+    return y, conds
+
+
+def test_all_effects_off_matches_the_plain_renderer(rows):
+    y, _ = _render(rows, [0, 1, 2])
+    plain = render_batch(rows, [0, 1, 2], settings=ProfileSettings(shape="pseudo_voigt", fwhm=0.1))
+    assert y.shape == plain.shape and y.dtype == np.float32
+    assert np.abs(y - plain).max() < 0.02 * 1000         # FFT on a 0.01° grid vs direct evaluation
+
+
+def test_effects_change_what_they_should(rows):
+    base, _ = _render(rows, [3])
+    peak = X[np.argmax(base[0])]
+    shifted, _ = _render(rows, [3], zero_shift=(0.1, 0.1))
+    assert X[np.argmax(shifted[0])] == pytest.approx(peak + 0.1, abs=0.021)
+    wide, _ = _render(rows, [3], fwhm=(0.3, 0.3))
+    assert (wide[0] > 500).sum() > 2 * (base[0] > 500).sum()
+    bg, _ = _render(rows, [3], background_probability=1, background_level=(0.3, 0.3))
+    assert np.median(bg[0]) > 50 and np.median(base[0]) < 5
+    noisy, _ = _render(rows, [3], counts=(200, 200))
+    assert np.abs(noisy[0] - base[0]).max() > 20
+    cut, c = _render(rows, [3], truncate_probability=1)
+    lo, hi = c[0]["range"]
+    assert not cut[0][(X < lo) | (X > hi)].any()
+    ka2, _ = _render(rows, [3], ka2_probability=1)
+    assert not np.allclose(ka2, base)
+
+
+def test_every_row_is_finite_and_scaled(rows):
+    y, _ = _render(rows, np.arange(len(rows)), **{k: v for k, v in AugmentSettings().model_dump().items()})
+    assert np.isfinite(y).all() and (y >= 0).all()
+    assert np.allclose(y.max(axis=1), 1000, atol=1e-2)
+
+
+def test_row_seeds_are_stable_and_distinct():
+    a = row_seeds(["x", "y", "z"], 0)
+    assert (a == row_seeds(["x", "y", "z"], 0)).all() and len(set(a.tolist())) == 3
+    assert (a != row_seeds(["x", "y", "z"], 1)).all()
+
+
+def test_march_dollase_is_orbit_averaged():
+    cubic = np.array([[1, 0, 0], [1, 1, 0], [1, 1, 1]])
+    cell = np.array([5.0, 5.0, 5.0, 90, 90, 90])
+    f = march_dollase(cubic, "-P 4 2 3", cell, (0, 0, 1), 0.7)
+    # every cubic form contains directions at all orientations to <001> symmetrically: the factor of
+    # {100} is (2·P(0°) + 4·P(90°)) / 6
+    p0, p90 = 0.7 ** -3, (1 / 0.7) ** -1.5
+    assert f[0] == pytest.approx((2 * p0 + 4 * p90) / 6)
+    assert np.all(march_dollase(cubic, "-P 4 2 3", cell, (0, 0, 1), 1.0) == 1)
+    tetragonal = march_dollase(np.array([[0, 0, 1], [1, 0, 0]]), "-P 4 2", np.array([4.0, 4, 7, 90, 90, 90]),
+                               (0, 0, 1), 0.7)
+    assert tetragonal[0] == pytest.approx(p0) and tetragonal[1] == pytest.approx(p90)
+
+
+@pytest.mark.parametrize("bad", [{"fwhm": (0.3, 0.1)}, {"clean_fraction": 2}, {"nope": 1}])
+def test_bad_augment_settings_are_refused(bad):
+    with pytest.raises(ValueError):
+        AugmentSettings(**bad)
+
+
+# ------------------------------------------------------------------------------------ preprocess
+
+def test_snip_and_savgol_equal_the_libraries():
+    import pybaselines.smooth
+    from scipy.signal import savgol_filter
+    rng = np.random.default_rng(1)
+    y = rng.random(700) * 20 + 300 * np.exp(-np.linspace(0, 4, 700)) + render(
+        np.array([4.0, 3.0, 2.2]), np.ones(3))[:700]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = pybaselines.smooth.snip(y, 40, pad_kwargs={"mode": "edge"})[0]
+    assert np.array_equal(snip(y, 40), ref)
+    for w in (5, 9, 21):
+        assert np.allclose(savgol(y, w), savgol_filter(y, w, 2, mode="nearest"), atol=1e-9)
+
+
+def test_ka2_strip_recovers_the_ka1_profile():
+    d, i = np.array([3.5, 2.5, 1.6, 1.2]), np.array([1.0, 0.6, 0.8, 0.3])
+    doublet = render(d, i, settings=ProfileSettings(ka2=True))
+    single = render(d, i)
+    out = strip_ka2(X, doublet)
+    assert np.abs(out / out.max() * 1000 - single).max() < 20      # 2 % of the maximum
+    assert np.abs(doublet - single).max() > 100
+
+
+def test_background_subtraction_flattens_a_slope():
+    peaks = render(np.array([3.0, 2.0]), np.ones(2))
+    p = Pattern(X, peaks + 200 + 2 * X, wavelength=PAPER_GRID.wavelength).to_grid(PAPER_GRID)
+    out = preprocess(p, PreprocessSettings(background=True))
+    assert np.median(out.y) < 5 < np.median(p.y)
+    assert "SNIP" in out.notes[-1] and out.y.max() == pytest.approx(1000)
+    assert preprocess(p, PreprocessSettings()) is p
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("none", PreprocessSettings()), ("", PreprocessSettings()),
+    ("ka2,smooth=9,background=2", PreprocessSettings(ka2_strip=True, smooth_points=9, background=True,
+                                                     snip_half_window_deg=2)),
+    ("smooth", PreprocessSettings(smooth_points=7))])
+def test_parse(spec, expected):
+    assert parse(spec) == expected
+
+
+@pytest.mark.parametrize("spec, match", [("sharpen", "expected ka2"), ("smooth=x", "smooth=x"),
+                                         ("smooth=500", "smooth_points"), ("background=-1", "snip")])
+def test_parse_refuses_bad_steps(spec, match):
+    with pytest.raises(CrystalmelaError, match=match):
+        parse(spec)
+
+
+def test_cli_preprocess_is_recorded(xy_file, toy, capsys):
+    assert main(["predict", str(xy_file), "--models", "toy_a", "--json", "--preprocess", "background"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert "SNIP" in out["preprocessing"]["toy_a"]
+    assert main(["predict", str(xy_file), "--preprocess", "blur"]) == 2
+    assert "expected ka2" in capsys.readouterr().err
+    assert main(["predict", str(xy_file), "--unsure-below", "3"]) == 2
+
+
+# ----------------------------------------------------------------------------------- calibration
+
+def test_temperature_scaling_fixes_overconfidence():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 7, 4000)
+    logits = rng.normal(0, 1, (4000, 7))
+    logits[np.arange(4000), y] += 1.0
+    p = np.exp(logits * 4)                                  # 4× too sharp
+    p /= p.sum(axis=1, keepdims=True)
+    rec = calibration.calibration_record(p, y, "synthetic")
+    assert 3 < rec["temperature"] < 5.5
+    assert rec["ece_after"] < rec["ece_before"] / 2 and rec["nll_after"] < rec["nll_before"]
+    q = calibration.scale(p, rec["temperature"])
+    assert np.allclose(q.sum(axis=1), 1) and (q.argmax(axis=1) == p.argmax(axis=1)).all()
+
+
+def test_unsure_flag(toy, xy_file):
+    import crystalmela as cm
+    pred = cm.predict(xy_file, models=["toy_a"], unsure_below=1.01)
+    assert pred.unsure and pred.to_json()["unsure"] is True
+    assert not cm.predict(xy_file, models=["toy_a"], unsure_below=0.0).unsure
