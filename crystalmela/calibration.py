@@ -77,3 +77,26 @@ def preprocess_of(model):
     settings = getattr(card, "settings", None) or {}
     pre = settings.get("preprocess")
     return PreprocessSettings(**pre) if pre else NONE
+
+
+def calibrate_trained(spec, request, n: int = 4000, batch: int = 500) -> dict:
+    """Fit and store the temperature of the model ``spec.train(request)`` just wrote: on up to ``n``
+    val-split patterns rendered as the request renders training ones (augmented when it augments),
+    which the model never saw. Works for any plugin that offers ``load_dir``."""
+    from .errors import CrystalmelaError
+    from .plugins import get_registry
+    if spec.load_dir is None:
+        raise CrystalmelaError(f"classifier {spec.name!r} has no load_dir; cannot calibrate what it wrote")
+    model = spec.load_dir(request.out_dir)
+    extract = get_registry().feature(spec.feature).extract
+    rset = request.reflections("val")
+    idx = np.sort(np.random.default_rng(request.seed).permutation(len(rset))[:n])
+    probs = []
+    for start in range(0, len(idx), batch):
+        X = np.stack([np.asarray(extract(p)) for p in request.patterns(rset, idx[start:start + batch])])
+        probs.append(np.asarray(model.predict_proba(X), dtype=float))
+    kind = "lab-condition augmented" if request.augment is not None else "clean"
+    record = calibration_record(np.concatenate(probs), rset.labels[idx],
+                                f"{len(idx)} {kind} patterns of the val split of {request.data}")
+    write_calibration(request.out_dir, record)
+    return record

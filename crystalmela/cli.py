@@ -325,6 +325,11 @@ def cmd_train(args) -> int:
                            seed=args.seed, progress=not args.quiet, augment=augment,
                            preprocess=preprocess_parse(args.preprocess))
         card = spec.train(req)
+        if spec.load_dir is not None and not args.no_calibration:
+            from .calibration import calibrate_trained
+            cal = calibrate_trained(spec, req)
+            print(f"{spec.name} [{ds}] calibrated: T = {cal['temperature']:.3f}, ECE "
+                  f"{cal['ece_before']:.3f} -> {cal['ece_after']:.3f} ({cal['fitted_on']})")
         val = card.metrics.get("val", {})
         print(f"{spec.name} [{ds}] -> {req.out_dir}: {card.size_bytes / 1e6:.2f} MB; val top-1 "
               f"{val.get('accuracy', float('nan')):.3f}, top-2 {val.get('top2_accuracy', float('nan')):.3f}, "
@@ -404,6 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="a named configuration of the model (e.g. paper) or a JSON file")
     t.add_argument("--out", help="model folder (default: the plugin's own models/ folder)")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--no-calibration", action="store_true",
+                   help="skip fitting the temperature on the val split after training")
     t.add_argument("--augment", default="lab", metavar="lab|none|FILE.json",
                    help="lab-condition augmentation of training patterns (default lab: the ranges in "
                         "docs/robustness.md); none = the paper's clean profiles")
