@@ -1,15 +1,22 @@
 """Real-structure hold-out: simulate real CIFs (never trained on) and score the installed models.
 
     python benchmarks/eval_holdout.py CIF_DIR [CIF_DIR ...] [--dataset full] [--lab] [--json OUT]
-                                      [--write DIR]
+        [--write DIR] [--models-root DIR] [--preprocess STEPS] [--measured FILE=SYSTEM ...]
 
 Each CIF is simulated with the project's simulator on the paper grid (clean), and with ``--lab`` also
 under a documented lab-condition model: Cu Kα1+Kα2, FWHM 0.12°, a smooth background (quadratic +
 exponential low-angle rise, 5–15 % of the strongest peak), Poisson counting noise at 5,000 counts
-for the strongest peak, and a zero shift of ±0.03°. Prints top-1, top-2, balanced accuracy and
-weighted F1 per model and for the ensemble. ``--write DIR`` also saves every rendering as
-``DIR/<condition>/<name>.xy`` with a ``labels.csv``, so ``crystalmela evaluate --patterns`` can score
-them through the readers like any measured data.
+for the strongest peak, and a zero shift of ±0.03°. The model is fixed (not drawn from the training
+augmentation's ranges, and rendered by a different code path: Pearson VII peaks, ``profiles.render``).
+
+Prints, per model and for the ensemble, top-1, top-2, balanced accuracy, weighted F1 and expected
+calibration error, raw and with each model's fitted temperature (its card's ``calibration``), and
+for the ensemble how many answers are flagged unsure and how accurate the sure ones are.
+``--models-root DIR`` scores candidate models in ``DIR/<classifier>/<dataset>/`` (as written by
+``crystalmela train --out DIR/<classifier>``) instead of the installed ones. ``--measured F=SYSTEM``
+adds a measured pattern file with its known crystal system (printed one by one: too few for rates).
+``--write DIR`` also saves every rendering as ``DIR/<condition>/<name>.xy`` with a ``labels.csv``, so
+``crystalmela evaluate --patterns`` can score them through the readers like any measured data.
 """
 from __future__ import annotations
 
@@ -46,6 +53,10 @@ def main(argv=None) -> int:
     ap.add_argument("--lab", action="store_true", help="also score lab-condition renderings")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--write", type=Path, help="save the renderings as .xy files + labels.csv here")
+    ap.add_argument("--models-root", type=Path, help="score the models in DIR/<classifier>/<dataset>/")
+    ap.add_argument("--preprocess", default="model", help="model (default), none, or e.g. background")
+    ap.add_argument("--measured", nargs="*", default=[], metavar="FILE=SYSTEM")
+    ap.add_argument("--unsure-below", type=float, default=0.5)
     args = ap.parse_args(argv)
     if args.write:
         for cond in ("clean", "lab"):
@@ -53,17 +64,30 @@ def main(argv=None) -> int:
     from crystalmela.errors import CrystalmelaError
     from crystalmela.metrics import classification_metrics
     from crystalmela.plugins import get_registry
-    from crystalmela.predict import predict_pattern
+    from crystalmela.predict import combine_rows, predict_pattern
+    from crystalmela.preprocess import parse
+    from crystalmela.reading import read_pattern
     from crystalmela.simulate import simulate
     from crystalmela.structure import StructureError, read_cif
     from crystalmela.systems import CRYSTAL_SYSTEMS
 
     registry = get_registry()
     models = sorted(registry.classifiers)
+    if args.models_root:
+        for m in models:
+            registry.use_model(m, args.dataset,
+                               registry.classifier(m).load_dir(args.models_root / m / args.dataset))
+    pre = None if args.preprocess == "model" else parse(args.preprocess)
     rng = np.random.default_rng(0)
     conditions = ["clean"] + (["lab"] if args.lab else [])
-    probs = {c: {m: [] for m in [*models, "ensemble"]} for c in conditions}
+    modes = ("raw", "calibrated")
+    probs = {(c, k): {m: [] for m in models} for c in conditions for k in modes}
     labels, skipped = [], 0
+
+    def run(pattern, calibrate):
+        return predict_pattern(pattern, models, args.dataset, registry=registry, preprocess=pre,
+                               calibrate=calibrate)
+
     for path in sorted(p for d in args.dirs for p in d.rglob("*.cif")):
         try:
             crystal = read_cif(path)[0]
@@ -75,7 +99,8 @@ def main(argv=None) -> int:
             for cond in conditions:
                 pattern = simulate(crystal) if cond == "clean" else lab_pattern(crystal, rng)
                 patterns[cond] = pattern
-                preds[cond] = predict_pattern(pattern, models, args.dataset, registry=registry)
+                for k in modes:
+                    preds[cond, k] = run(pattern, k == "calibrated")
         except CrystalmelaError as exc:  # e.g. no reflection below 90°
             print(f"skipped {path.name}: {exc}")
             skipped += 1
@@ -91,23 +116,49 @@ def main(argv=None) -> int:
                 with open(folder / "labels.csv", "a") as fh:
                     fh.write(("file,crystal_system\n" if fh.tell() == 0 else "")
                              + f"{name},{crystal.crystal_system}\n")
-        for cond, pred in preds.items():
+        for key, pred in preds.items():
             for m in models:
-                probs[cond][m].append([pred.per_model[m][c] for c in CRYSTAL_SYSTEMS])
-            probs[cond]["ensemble"].append([pred.ensemble[c] for c in CRYSTAL_SYSTEMS])
+                probs[key][m].append([pred.per_model[m][c] for c in CRYSTAL_SYSTEMS])
     y = np.array(labels)
     report = {"n": len(y), "skipped_unreadable": skipped, "dataset": args.dataset,
-              "per_class": np.bincount(y, minlength=7).tolist(), "results": {}}
-    print(f"{len(y)} structures ({skipped} unreadable or empty skipped); models trained on data set "
-          f"{args.dataset!r}; classes {dict(zip(CRYSTAL_SYSTEMS, report['per_class']))}")
+              "models_root": str(args.models_root or "installed"), "preprocess": args.preprocess,
+              "per_class": np.bincount(y, minlength=7).tolist(), "results": {}, "measured": []}
+    print(f"{len(y)} structures ({skipped} unreadable or empty skipped); models "
+          f"{args.models_root or 'installed'} for data set {args.dataset!r}; preprocessing "
+          f"{args.preprocess}; classes {dict(zip(CRYSTAL_SYSTEMS, report['per_class']))}")
     for cond in conditions:
-        report["results"][cond] = {}
-        print(f"\n{cond}:  model            top-1   top-2   balanced  F1w")
-        for m, p in probs[cond].items():
-            met = classification_metrics(y, np.array(p))
-            report["results"][cond][m] = met
-            print(f"        {m:15s}  {met['accuracy']:.3f}   {met['top2_accuracy']:.3f}   "
-                  f"{met['balanced_accuracy']:.3f}     {met['f1_weighted']:.3f}")
+        for k in modes:
+            res = report["results"].setdefault(cond, {}).setdefault(k, {})
+            rows = {m: np.array(v) for m, v in probs[cond, k].items()}
+            rows["ensemble"] = combine_rows({m: rows[m] for m in models}, args.dataset, registry=registry)
+            print(f"\n{cond}, {k}:  model            top-1   top-2   balanced  F1w     ECE")
+            for m, p in rows.items():
+                met = classification_metrics(y, p)
+                res[m] = met
+                print(f"        {m:15s}  {met['accuracy']:.3f}   {met['top2_accuracy']:.3f}   "
+                      f"{met['balanced_accuracy']:.3f}     {met['f1_weighted']:.3f}   {met['ece']:.3f}")
+            conf = rows["ensemble"].max(axis=1)
+            sure = conf >= args.unsure_below
+            right = rows["ensemble"].argmax(axis=1) == y
+            top2 = (np.argsort(-rows["ensemble"], axis=1)[:, :2] == y[:, None]).any(axis=1)
+            res["unsure"] = {"threshold": args.unsure_below, "fraction_unsure": float(1 - sure.mean()),
+                             "top1_when_sure": float(right[sure].mean()) if sure.any() else None,
+                             "top1_when_unsure": float(right[~sure].mean()) if (~sure).any() else None,
+                             "top2_when_unsure": float(top2[~sure].mean()) if (~sure).any() else None}
+            u = res["unsure"]
+            print(f"        ensemble top-1 < {args.unsure_below}: {u['fraction_unsure']:.0%} flagged unsure; "
+                  f"top-1 {u['top1_when_sure'] or 0:.3f} when sure, {u['top1_when_unsure'] or 0:.3f} "
+                  f"(top-2 {u['top2_when_unsure'] or 0:.3f}) when unsure")
+    for item in args.measured:
+        file, _, system = item.rpartition("=")
+        pred = run(read_pattern(file), True)
+        report["measured"].append({"file": file, "truth": system, "top1": pred.top1, "top2": pred.top2,
+                                   "p_truth": pred.ensemble.get(system), "unsure": pred.unsure,
+                                   "per_model_top1": {m: max(p, key=p.get) for m, p in pred.per_model.items()}})
+        r = report["measured"][-1]
+        print(f"measured {Path(file).name}: truth {system}; ensemble {pred.top1} / {pred.top2} "
+              f"(p(truth) {r['p_truth']:.3f}{', unsure' if pred.unsure else ''}); per model "
+              + ", ".join(f"{m} {t}" for m, t in r["per_model_top1"].items()))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0

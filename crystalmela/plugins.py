@@ -117,6 +117,15 @@ class Registry:
             raise UnknownModelError(f"unknown feature extractor {name!r}; installed: "
                                     f"{', '.join(sorted(self.features)) or 'none'}") from None
 
+    def use_model(self, name: str, dataset: str, model: Model) -> None:
+        """Answer ``model(name, dataset)`` with ``model`` from now on (e.g. a candidate loaded with
+        ``spec.load_dir`` that an evaluation compares with the installed one)."""
+        self.classifier(name)
+        if not callable(getattr(model, "predict_proba", None)):
+            raise ModelNotAvailableError(f"{type(model).__name__} has no predict_proba")
+        with self._lock:
+            self._models[(name, dataset)] = model
+
     def model(self, name: str, dataset: str) -> Model:
         """The trained model of classifier ``name`` for ``dataset``, loaded once and cached."""
         spec = self.classifier(name)
