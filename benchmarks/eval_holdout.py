@@ -74,9 +74,11 @@ def main(argv=None) -> int:
     registry = get_registry()
     models = sorted(registry.classifiers)
     if args.models_root:
-        for m in models:
-            registry.use_model(m, args.dataset,
-                               registry.classifier(m).load_dir(args.models_root / m / args.dataset))
+        for m in models:                 # a classifier without a folder there keeps its installed model
+            folder = args.models_root / m / args.dataset
+            if folder.is_dir():
+                registry.use_model(m, args.dataset, registry.classifier(m).load_dir(folder))
+                print(f"{m}: candidate model {folder}")
     pre = None if args.preprocess == "model" else parse(args.preprocess)
     rng = np.random.default_rng(0)
     conditions = ["clean"] + (["lab"] if args.lab else [])
