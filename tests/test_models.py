@@ -74,6 +74,54 @@ def test_cli_train_and_bad_options(tmp_path, tiny_data, capsys):
     assert "unknown random_forest configuration 'galaxy'" in capsys.readouterr().err
 
 
+def test_cli_train_records_augmentation_preprocessing_and_calibration(tmp_path, tiny_data, capsys):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(TINY["random_forest"]))
+    assert main(["train", "--model", "random_forest", "--data", str(tiny_data), "--config", str(cfg),
+                 "--out", str(tmp_path / "rf"), "--preprocess", "smooth=5,background", "--quiet"]) == 0
+    assert "calibrated: T =" in capsys.readouterr().out
+    card, _ = read_verified(tmp_path / "rf" / "full")
+    assert card.settings["augment"]["fwhm"] == [0.04, 0.25]
+    assert card.settings["preprocess"]["background"] is True
+    assert card.calibration["temperature"] > 0 and "augmented" in card.calibration["fitted_on"]
+    assert "val_clean" in card.metrics
+    # predict applies what the card says: the model's preprocessing and its temperature
+    reg = get_registry()
+    spec = reg.classifier("random_forest")
+    reg.use_model("random_forest", "full", spec.load_dir(tmp_path / "rf" / "full"))
+    pred = predict(EXAMPLE, models=["random_forest"])
+    assert "SNIP" in pred.preprocessing["random_forest"]
+    assert pred.temperatures["random_forest"] == pytest.approx(card.calibration["temperature"])
+    raw = predict(EXAMPLE, models=["random_forest"], calibrate=False)
+    assert not raw.temperatures and raw.top1 == pred.top1
+
+
+@pytest.mark.parametrize("augment, match", [("sometimes", "expected lab, none or a JSON file"),
+                                            ("bad.json", "line 1: not JSON"),
+                                            ("wrong.json", "not augmentation settings")])
+def test_cli_train_bad_augment(tmp_path, tiny_data, capsys, augment, match, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.json").write_text("{fwhm")
+    (tmp_path / "wrong.json").write_text(json.dumps({"fwhm": [0.5, 0.1]}))
+    assert main(["train", "--model", "random_forest", "--data", str(tiny_data), "--augment", augment,
+                 "--out", str(tmp_path / "rf"), "--quiet"]) == 2
+    assert match in capsys.readouterr().err
+
+
+def test_no_augmentation_gives_the_plain_profiles(tmp_path, tiny_data):
+    req = TrainRequest(name="x", version="0", feature="profile", dataset="full", data=tiny_data,
+                       out_dir=tmp_path, progress=False)
+    rset = req.reflections("train")
+    from crystalmela.augment import AugmentSettings
+    from crystalmela.dataset.store import render_batch
+    assert np.array_equal(req.render(rset, [0, 1]), render_batch(rset, [0, 1]))
+    req.augment = AugmentSettings()
+    a = req.render(rset, [0, 1, 2, 3])
+    assert np.array_equal(a, req.render(rset, [0, 1, 2, 3]))          # a row renders the same each time
+    assert np.array_equal(req.render(rset, [0, 1, 2, 3], augment=False), render_batch(rset, [0, 1, 2, 3]))
+    assert req.inputs(rset, [0, 1]).shape == (2, req.grid.n_points)
+
+
 # ------------------------------------------------------------------------------ shipped models
 
 def _shipped():
