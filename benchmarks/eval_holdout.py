@@ -11,7 +11,9 @@ augmentation's ranges, and rendered by a different code path: Pearson VII peaks,
 
 Prints, per model and for the ensemble, top-1, top-2, balanced accuracy, weighted F1 and expected
 calibration error, raw and with each model's fitted temperature (its card's ``calibration``), and
-for the ensemble how many answers are flagged unsure and how accurate the sure ones are.
+for the ensemble how many answers are flagged unsure and how accurate the sure ones are. "calibrated"
+is what ``predict`` shows: each model at its temperature, and the ensemble at its own when
+``crystalmela calibrate`` fitted one for exactly these models.
 ``--models-root DIR`` scores candidate models in ``DIR/<classifier>/<dataset>/`` (as written by
 ``crystalmela train --out DIR/<classifier>``) instead of the installed ones. ``--measured F=SYSTEM``
 adds a measured pattern file with its known crystal system (printed one by one: too few for rates).
@@ -64,7 +66,7 @@ def main(argv=None) -> int:
     from crystalmela.errors import CrystalmelaError
     from crystalmela.metrics import classification_metrics
     from crystalmela.plugins import get_registry
-    from crystalmela.predict import combine_rows, predict_pattern
+    from crystalmela.predict import predict_pattern
     from crystalmela.preprocess import parse
     from crystalmela.reading import read_pattern
     from crystalmela.simulate import simulate
@@ -83,7 +85,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     conditions = ["clean"] + (["lab"] if args.lab else [])
     modes = ("raw", "calibrated")
-    probs = {(c, k): {m: [] for m in models} for c in conditions for k in modes}
+    probs = {(c, k): {m: [] for m in [*models, "ensemble"]} for c in conditions for k in modes}
     labels, skipped = [], 0
 
     def run(pattern, calibrate):
@@ -121,6 +123,7 @@ def main(argv=None) -> int:
         for key, pred in preds.items():
             for m in models:
                 probs[key][m].append([pred.per_model[m][c] for c in CRYSTAL_SYSTEMS])
+            probs[key]["ensemble"].append([pred.ensemble[c] for c in CRYSTAL_SYSTEMS])
     y = np.array(labels)
     report = {"n": len(y), "skipped_unreadable": skipped, "dataset": args.dataset,
               "models_root": str(args.models_root or "installed"), "preprocess": args.preprocess,
@@ -132,7 +135,6 @@ def main(argv=None) -> int:
         for k in modes:
             res = report["results"].setdefault(cond, {}).setdefault(k, {})
             rows = {m: np.array(v) for m, v in probs[cond, k].items()}
-            rows["ensemble"] = combine_rows({m: rows[m] for m in models}, args.dataset, registry=registry)
             print(f"\n{cond}, {k}:  model            top-1   top-2   balanced  F1w     ECE")
             for m, p in rows.items():
                 met = classification_metrics(y, p)

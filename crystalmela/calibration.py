@@ -100,3 +100,71 @@ def calibrate_trained(spec, request, n: int = 4000, batch: int = 500) -> dict:
                                 f"{len(idx)} {kind} patterns of the val split of {request.data}")
     write_calibration(request.out_dir, record)
     return record
+
+
+# ------------------------------------------------------------------------------------- ensemble
+# Averaging calibrated models is not calibrated (three models that disagree spread the mass: on
+# lab-like patterns the mean is under-confident). The ensemble gets its own temperature, fitted for
+# one exact set of installed models (identified by their weights' sha256) and the default weights;
+# any other combination is shown uncalibrated, and the result says which temperatures ran.
+ENSEMBLE_DIR = Path(__file__).parent / "ensembles"
+
+
+def ensemble_temperature(models: dict, dataset: str, weights=None, folder: Path | None = None) -> float:
+    """The fitted ensemble temperature for exactly these loaded ``models`` (name → model with a
+    ``card``) and default weights; 1.0 when none was fitted for them."""
+    path = (folder or ENSEMBLE_DIR) / f"{dataset}.json"
+    if weights or not path.is_file():
+        return 1.0
+    try:
+        rec = json.loads(path.read_text())
+        shas = {n: getattr(getattr(m, "card", None), "sha256", None) for n, m in models.items()}
+        if rec.get("models") != shas:
+            return 1.0
+        t = float(rec["temperature"])
+    except (ValueError, KeyError, TypeError):
+        return 1.0
+    return t if t > 0 else 1.0
+
+
+def fit_ensemble(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0, augment=None,
+                 registry=None, out: Path | None = None, batch: int = 500) -> dict:
+    """Fit the temperature of the installed models' ensemble on ``n`` val-split patterns of the
+    built data set ``data`` (rendered under ``augment``, each model fed as in training and at its
+    own temperature) and write ``<out or ENSEMBLE_DIR>/<dataset>.json``. Returns the record."""
+    from .errors import CrystalmelaError
+    from .plugins import get_registry
+    from .predict import combine_rows
+    from .training import TrainRequest
+    registry = registry or get_registry()
+    names = sorted(registry.classifiers)
+    probs, shas, y = {}, {}, None
+    for name in names:
+        spec = registry.classifier(name)
+        model = registry.model(name, dataset)
+        card = getattr(model, "card", None)
+        if card is None:
+            raise CrystalmelaError(f"{name}: its model carries no card, so the ensemble's temperature "
+                                   "could not be tied to these weights")
+        shas[name] = card.sha256
+        req = TrainRequest(name=name, version=spec.version, feature=spec.feature, dataset=dataset,
+                           data=Path(data), out_dir=Path(data), grid=spec.grid, seed=seed,
+                           augment=augment, preprocess=preprocess_of(model), progress=False)
+        extract = registry.feature(spec.feature).extract
+        rset = req.reflections("val")
+        idx = np.sort(np.random.default_rng(seed).permutation(len(rset))[:n])
+        out_p = []
+        for start in range(0, len(idx), batch):
+            X = np.stack([np.asarray(extract(p)) for p in req.patterns(rset, idx[start:start + batch])])
+            out_p.append(np.asarray(model.predict_proba(X), dtype=float))
+        probs[name] = scale(np.concatenate(out_p), temperature_of(model))
+        y = rset.labels[idx]
+    ens = combine_rows(probs, dataset, registry=registry)
+    kind = "lab-condition augmented" if augment is not None else "clean"
+    record = calibration_record(ens, y, f"{len(y)} {kind} patterns of the val split of {data}")
+    record.update({"dataset": dataset, "models": shas, "weights": "default",
+                   "accuracy": float((ens.argmax(axis=1) == y).mean())})
+    folder = out or ENSEMBLE_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{dataset}.json").write_text(json.dumps(record, indent=1) + "\n")
+    return record

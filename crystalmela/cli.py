@@ -299,6 +299,23 @@ def _augment_settings(spec: str):
         raise CrystalmelaError(f"{path}: not augmentation settings: {exc}") from None
 
 
+def cmd_calibrate(args) -> int:
+    from pathlib import Path
+
+    from .calibration import fit_ensemble
+    data = Path(args.data)
+    if not (data / "dataset.json").exists():
+        raise CrystalmelaError(f"--data {data}: not a built data set (run `crystalmela dataset build`)")
+    augment = _augment_settings(args.augment)
+    for ds in (DATASETS if args.dataset == "all" else (args.dataset,)):
+        rec = fit_ensemble(ds, data, n=args.n, seed=args.seed, augment=augment,
+                           out=Path(args.out) if args.out else None)
+        print(f"ensemble [{ds}] of {', '.join(rec['models'])}: T = {rec['temperature']:.3f}, ECE "
+              f"{rec['ece_before']:.3f} -> {rec['ece_after']:.3f}, top-1 {rec['accuracy']:.3f} "
+              f"({rec['fitted_on']})")
+    return EXIT_OK
+
+
 def cmd_train(args) -> int:
     from pathlib import Path
 
@@ -419,6 +436,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "none, or e.g. ka2,smooth=9,background=1.5")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("calibrate", help="fit the temperature of the installed models' ensemble")
+    c.add_argument("--data", required=True, metavar="DATA_DIR", help="a `crystalmela dataset build` folder")
+    c.add_argument("--dataset", choices=[*DATASETS, "all"], default="all")
+    c.add_argument("--n", type=int, default=4000, help="val-split patterns to fit on (default 4000)")
+    c.add_argument("--augment", default="lab", metavar="lab|none|FILE.json")
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out", help="folder for <dataset>.json (default: the core's ensembles/ folder)")
+    c.set_defaults(func=cmd_calibrate)
 
     e = sub.add_parser("evaluate", help="cross-validate models on a data set, or score them on labelled patterns")
     e.add_argument("--model", default="all", help="model name(s), comma-separated, or all (default)")

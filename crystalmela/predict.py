@@ -6,7 +6,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .calibration import preprocess_of, scale, temperature_of
+from .calibration import ensemble_temperature, preprocess_of, scale, temperature_of
 from .errors import CrystalmelaError, PatternError, UnknownModelError
 from .pattern import Pattern
 from .plugins import Registry, get_registry
@@ -116,7 +116,13 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
         combined = registry.pm.hook.crystalmela_combine(probabilities=probs, weights=dict(weights or {}),
                                                         dataset=dataset)
         try:
-            ensemble = as_probabilities(_check_probs("ensemble combiner", combined))
+            combined = _check_probs("ensemble combiner", combined)
+            if calibrate and not errors:
+                t = ensemble_temperature({n: registry.model(n, dataset) for n in probs}, dataset, weights)
+                if t != 1.0:
+                    combined = scale(combined, t)
+                    temperatures["ensemble"] = t
+            ensemble = as_probabilities(combined)
         except CrystalmelaError as exc:
             errors["ensemble"] = str(exc)
     top1, top2 = top_two(ensemble)

@@ -122,6 +122,32 @@ def test_no_augmentation_gives_the_plain_profiles(tmp_path, tiny_data):
     assert req.inputs(rset, [0, 1]).shape == (2, req.grid.n_points)
 
 
+def test_ensemble_temperature_is_tied_to_the_exact_models(tmp_path, tiny_data, monkeypatch):
+    from crystalmela import calibration
+    reg = get_registry()
+    for name in MODELS:
+        spec = reg.classifier(name)
+        req = TrainRequest(name=name, version=spec.version, feature=spec.feature, dataset="full",
+                           data=tiny_data, out_dir=tmp_path / name, grid=spec.grid,
+                           config=dict(TINY[name]), progress=False)
+        spec.train(req)
+        reg.use_model(name, "full", spec.load_dir(tmp_path / name))
+    rec = calibration.fit_ensemble("full", tiny_data, n=30, out=tmp_path / "ens")
+    assert set(rec["models"]) == set(MODELS) and rec["temperature"] > 0 and rec["n"] > 0
+    monkeypatch.setattr(calibration, "ENSEMBLE_DIR", tmp_path / "ens")
+    pred = predict(EXAMPLE)
+    if rec["temperature"] != 1.0:
+        assert pred.temperatures["ensemble"] == pytest.approx(rec["temperature"])
+    assert "ensemble" not in predict(EXAMPLE, weights={"cnn_flax": 2}).temperatures
+    assert "ensemble" not in predict(EXAMPLE, models=["cnn_flax", "random_forest"]).temperatures
+    assert "ensemble" not in predict(EXAMPLE, calibrate=False).temperatures
+    # other weights than those it was fitted for: not applied
+    other = json.loads((tmp_path / "ens" / "full.json").read_text())
+    other["models"]["cnn_flax"] = "0" * 64
+    (tmp_path / "ens" / "full.json").write_text(json.dumps(other))
+    assert "ensemble" not in predict(EXAMPLE).temperatures
+
+
 # ------------------------------------------------------------------------------ shipped models
 
 def _shipped():
