@@ -127,14 +127,12 @@ def ensemble_temperature(models: dict, dataset: str, weights=None, folder: Path 
     return t if t > 0 else 1.0
 
 
-def fit_ensemble(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0, augment=None,
-                 registry=None, out: Path | None = None, batch: int = 500) -> dict:
-    """Fit the temperature of the installed models' ensemble on ``n`` val-split patterns of the
-    built data set ``data`` (rendered under ``augment``, each model fed as in training and at its
-    own temperature) and write ``<out or ENSEMBLE_DIR>/<dataset>.json``. Returns the record."""
+def val_probabilities(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0, augment=None,
+                      registry=None, batch: int = 500) -> tuple[dict, np.ndarray, dict]:
+    """Each installed model's probabilities (at its temperature) on the same ``n`` val-split
+    patterns of ``data``, rendered under ``augment`` and fed as in training: (probs, labels, sha256s)."""
     from .errors import CrystalmelaError
     from .plugins import get_registry
-    from .predict import combine_rows
     from .training import TrainRequest
     registry = registry or get_registry()
     names = sorted(registry.classifiers)
@@ -159,6 +157,18 @@ def fit_ensemble(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0
             out_p.append(np.asarray(model.predict_proba(X), dtype=float))
         probs[name] = scale(np.concatenate(out_p), temperature_of(model))
         y = rset.labels[idx]
+    return probs, y, shas
+
+
+def fit_ensemble(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0, augment=None,
+                 registry=None, out: Path | None = None) -> dict:
+    """Fit the temperature of the installed models' ensemble on ``n`` val-split patterns of the
+    built data set ``data`` (rendered under ``augment``, each model fed as in training and at its
+    own temperature) and write ``<out or ENSEMBLE_DIR>/<dataset>.json``. Returns the record."""
+    from .plugins import get_registry
+    from .predict import combine_rows
+    registry = registry or get_registry()
+    probs, y, shas = val_probabilities(dataset, data, n=n, seed=seed, augment=augment, registry=registry)
     ens = combine_rows(probs, dataset, registry=registry)
     kind = "lab-condition augmented" if augment is not None else "clean"
     record = calibration_record(ens, y, f"{len(y)} {kind} patterns of the val split of {data}")
