@@ -1,12 +1,13 @@
 """The core's own plugin, registered through the ``crystalmela`` entry point like any other:
-the weighted-mean ensemble combiner (``trylast``, so combiner plugins answer first) and the
-``profile`` feature extractor."""
+the weighted geometric-mean ensemble combiner (``trylast``, so combiner plugins answer first) and
+the ``profile`` feature extractor."""
 from __future__ import annotations
 
 from typing import Mapping
 
 import numpy as np
 
+from .calibration import EPS
 from .features import profile
 from .plugins import hookimpl
 from .specs import FeatureExtractor
@@ -15,7 +16,12 @@ from .specs import FeatureExtractor
 @hookimpl(trylast=True)
 def crystalmela_combine(probabilities: Mapping[str, np.ndarray], weights: Mapping[str, float],
                         dataset: str) -> np.ndarray | None:
-    """Weighted arithmetic mean of the models' distributions (weights default to 1)."""
+    """Weighted geometric mean of the models' distributions, renormalised (log-linear pooling;
+    weights default to 1; probabilities clipped at 1e-4, as forests give exact zeros).
+
+    Chosen over the arithmetic mean on val-split patterns, not on the hold-out
+    (``benchmarks/compare_combiners.py``: higher top-1 and lower NLL, clean and augmented): a system
+    one model rules out stays unlikely instead of keeping a third of its mass."""
     if not probabilities:
         return None
     names = list(probabilities)
@@ -23,7 +29,9 @@ def crystalmela_combine(probabilities: Mapping[str, np.ndarray], weights: Mappin
     if np.any(w < 0) or w.sum() <= 0:
         raise ValueError("ensemble weights must be non-negative and not all zero")
     stacked = np.stack([np.asarray(probabilities[n], dtype=float) for n in names])
-    return (w[:, None] * stacked).sum(axis=0) / w.sum()
+    logp = (w[:, None] * np.log(np.clip(stacked, EPS, 1.0))).sum(axis=0) / w.sum()
+    e = np.exp(logp - logp.max())
+    return e / e.sum()
 
 
 @hookimpl

@@ -71,7 +71,7 @@ def crystalmela_combine(probabilities: Mapping[str, np.ndarray], weights: Mappin
     :param dataset: the data set the models were chosen for.
     :return: 7 probabilities, or ``None`` to let the next combiner answer.
 
-    Stops at first non-None result. The core's weighted mean is registered ``trylast``, so any
+    Stops at first non-None result. The core's weighted geometric mean is registered ``trylast``, so any
     combiner plugin answers first.
 
     Example::

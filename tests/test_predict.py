@@ -21,7 +21,8 @@ def test_predict_runs_every_model_and_isolates_the_broken_one(toy, xy_file):
     for probs in [*pred.per_model.values(), pred.ensemble]:
         assert list(probs) == list(CRYSTAL_SYSTEMS) and sum(probs.values()) == pytest.approx(1)
     a, b = (np.array(list(pred.per_model[m].values())) for m in ("toy_a", "toy_b"))
-    assert list(pred.ensemble.values()) == pytest.approx(((a + b) / 2).tolist())
+    geo = np.sqrt(np.clip(a, 1e-4, 1) * np.clip(b, 1e-4, 1))     # the core's geometric mean
+    assert list(pred.ensemble.values()) == pytest.approx((geo / geo.sum()).tolist())
     ranked = sorted(pred.ensemble, key=pred.ensemble.get, reverse=True)
     assert (pred.top1, pred.top2) == tuple(ranked[:2])
     assert pred.reader == "xy"
@@ -30,7 +31,8 @@ def test_predict_runs_every_model_and_isolates_the_broken_one(toy, xy_file):
 def test_weights_change_the_ensemble(toy, xy_file):
     pred = cm.predict(xy_file, models=["toy_a", "toy_b"], weights={"toy_a": 3, "toy_b": 1})
     a, b = (np.array(list(pred.per_model[m].values())) for m in ("toy_a", "toy_b"))
-    assert list(pred.ensemble.values()) == pytest.approx(((3 * a + b) / 4).tolist())
+    expect = np.exp((3 * np.log(np.clip(a, 1e-4, 1)) + np.log(np.clip(b, 1e-4, 1))) / 4)
+    assert list(pred.ensemble.values()) == pytest.approx((expect / expect.sum()).tolist())
     assert pred.top1 == "trigonal"
 
 
