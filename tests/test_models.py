@@ -21,7 +21,8 @@ MODELS = ("random_forest", "extra_trees", "cnn_flax")
 EXAMPLE = Path(__file__).parent.parent / "examples" / "LiCoO2.RAW"
 TINY = {"random_forest": {"n_estimators": 5, "min_samples_leaf": 2},
         "extra_trees": {"n_estimators": 5, "min_samples_leaf": 2},
-        "cnn_flax": {"steps": 12, "eval_every": 6, "batch": 16, "val_size": 40, "schedule": "cosine"}}
+        "cnn_flax": {"steps": 12, "eval_every": 6, "batch": 16, "val_size": 40, "schedule": "cosine",
+                     "select": "balanced_accuracy"}}
 
 
 @pytest.fixture(scope="module")
