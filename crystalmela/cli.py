@@ -244,9 +244,12 @@ def cmd_evaluate(args) -> int:
             raise CrystalmelaError("--patterns needs --labels labels.csv (columns file,crystal_system)")
         if not Path(args.patterns).is_dir():
             raise CrystalmelaError(f"--patterns {args.patterns}: not a folder")
+        from .preprocess import parse as preprocess_parse
         report = evaluate_patterns(args.patterns, args.labels, models, args.dataset, weights=weights,
                                    wavelength=resolve_wavelength(args.wavelength, args.anode),
-                                   reader=args.reader, progress=not args.quiet)
+                                   reader=args.reader, progress=not args.quiet,
+                                   preprocess=None if args.preprocess == "model" else preprocess_parse(args.preprocess),
+                                   calibrate=not args.no_calibration)
     else:
         from .evaluation.crossval import cross_validate
         if not args.data:
@@ -462,6 +465,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--wavelength", type=float, help="wavelength in Å for files that do not state it")
     g.add_argument("--anode", choices=list(ANODES_KA1))
     e.add_argument("--reader", help="force a reader for --patterns")
+    e.add_argument("--preprocess", default="model", metavar="STEPS",
+                   help="for --patterns: model (default), none, or steps such as ka2,background")
+    e.add_argument("--no-calibration", action="store_true",
+                   help="for --patterns: score the raw probabilities (no fitted temperatures)")
     e.add_argument("--weights", help="ensemble weights, e.g. cnn_flax=2,random_forest=1")
     e.add_argument("--output", metavar="DIR", help="write report.json, report.md and PNG figures here")
     e.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -196,6 +196,16 @@ def test_cli_labelled_patterns(tmp_path, shared_cifs, capsys):
     assert set(rep["per_model"]) == {"random_forest", "extra_trees"}
 
 
+def test_labelled_patterns_raw_and_calibrated(tmp_path, shared_cifs):
+    root, _ = _pattern_folder(tmp_path, shared_cifs)
+    cal = evaluate_patterns(root, tmp_path / "labels.csv", progress=False)
+    raw = evaluate_patterns(root, tmp_path / "labels.csv", progress=False, calibrate=False)
+    # temperatures never change a model's ranking, only its confidence
+    for m in ("cnn_flax", "extra_trees", "random_forest"):
+        assert cal["per_model"][m]["accuracy"] == raw["per_model"][m]["accuracy"]
+    assert cal["per_model"]["cnn_flax"]["ece"] != raw["per_model"]["cnn_flax"]["ece"]
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "empty"),
     ("name,label\na.xy,cubic\n", "lacks the columns"),

@@ -73,9 +73,10 @@ def read_labels(path: str | Path, root: str | Path) -> list[tuple[Path, int]]:
 def evaluate_patterns(root: str | Path, labels: str | Path, models: list[str] | None = None,
                       dataset: str = "full", *, weights: dict[str, float] | None = None,
                       wavelength: float | None = None, reader: str | None = None,
-                      progress: bool = True) -> dict:
+                      progress: bool = True, preprocess=None, calibrate: bool = True) -> dict:
     """Per-model and ensemble metrics over the labelled files. Files that cannot be read or
-    predicted are listed under ``failed`` (with the reason) and left out of the metrics."""
+    predicted are listed under ``failed`` (with the reason) and left out of the metrics.
+    ``preprocess`` and ``calibrate`` are passed to ``predict_pattern`` (default: as predict does)."""
     from tqdm import tqdm
 
     from ..plugins import get_registry
@@ -92,7 +93,7 @@ def evaluate_patterns(root: str | Path, labels: str | Path, models: list[str] | 
         try:
             pattern = read_pattern(path, reader=reader, registry=registry)
             pred = predict_pattern(pattern, names, dataset, wavelength=wavelength, weights=weights,
-                                   registry=registry)
+                                   registry=registry, preprocess=preprocess, calibrate=calibrate)
         except CrystalmelaError as exc:
             failed.append({"file": rel, "error": str(exc)})
             continue
