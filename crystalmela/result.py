@@ -75,6 +75,8 @@ def format_table(pred: Prediction) -> str:
         lines.append("  no model produced a prediction")
     for name, msg in pred.errors.items():
         lines.append(f"  error [{name}]: {msg}")
+    if pred.temperatures:
+        lines.append("  calibrated (temperature): " + ", ".join(f"{n} {t:.2f}" for n, t in pred.temperatures.items()))
     for name, d in pred.preprocessing.items():
         if d != "none":
             lines.append(f"  preprocessing [{name}]: {d}")
