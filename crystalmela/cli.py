@@ -319,6 +319,21 @@ def cmd_calibrate(args) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args) -> int:
+    from pathlib import Path
+    try:
+        import uvicorn
+
+        from .web.app import create_app
+        from .web.settings import WebSettings
+    except ImportError as exc:
+        raise CrystalmelaError(f"the web service needs the 'web' extra (pip install crystalmela[web]): {exc}") from None
+    settings = WebSettings.from_env(data_dir=Path(args.data_dir) if args.data_dir else None,
+                                    database_url=args.database_url, max_upload_mb=args.max_upload_mb)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
+    return EXIT_OK
+
+
 def cmd_train(args) -> int:
     from pathlib import Path
 
@@ -439,6 +454,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "none, or e.g. ka2,smooth=9,background=1.5")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
+
+    w = sub.add_parser("serve", help="run the web service (pages and JSON API)")
+    w.add_argument("--host", default="127.0.0.1")
+    w.add_argument("--port", type=int, default=8000)
+    w.add_argument("--data-dir", help="uploads, SQLite file, secret (default ./crystalmela-data, "
+                                      "or CRYSTALMELA_DATA_DIR)")
+    w.add_argument("--database-url", help="any SQLAlchemy URL (default SQLite in the data dir)")
+    w.add_argument("--max-upload-mb", type=float, help="per-file limit (default 20)")
+    w.set_defaults(func=cmd_serve)
 
     c = sub.add_parser("calibrate", help="fit the temperature of the installed models' ensemble")
     c.add_argument("--data", required=True, metavar="DATA_DIR", help="a `crystalmela dataset build` folder")

@@ -1,0 +1,170 @@
+"""The web service's JSON API: accounts, CSRF, uploads good and bad, runs kept and private."""
+from __future__ import annotations
+
+import sqlite3
+import warnings
+from pathlib import Path
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from crystalmela.web.app import create_app
+from crystalmela.web.settings import WebSettings
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "LiCoO2.RAW"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return WebSettings(data_dir=tmp_path / "web", max_upload_mb=1.0, max_files=3)
+
+
+@pytest.fixture
+def client(settings):
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def _register(client, email="ana@lab.org", password="correct horse"):
+    r = client.post("/api/register", json={"email": email, "password": password})
+    assert r.status_code == 201, r.text
+    return {"X-CSRF-Token": r.json()["csrf_token"]}
+
+
+def _upload(client, headers, *files, **form):
+    return client.post("/api/predict", headers=headers, data=form,
+                       files=[("files", (name, data)) for name, data in files])
+
+
+def test_register_upload_and_history(client, settings):
+    h = _register(client)
+    r = _upload(client, h, ("LiCoO2.RAW", EXAMPLE.read_bytes()), ("copy.RAW", EXAMPLE.read_bytes()),
+                models="random_forest,extra_trees", dataset="inorganic")
+    assert r.status_code == 200, r.text
+    runs = r.json()["runs"]
+    assert [x["status"] for x in runs] == ["done", "done"]
+    assert runs[0]["models"] == ["random_forest", "extra_trees"] and runs[0]["dataset"] == "inorganic"
+    assert runs[0]["top1"] and 0 < runs[0]["p1"] <= 1 and runs[0]["finished"] >= runs[0]["started"]
+    history = client.get("/api/runs").json()["runs"]
+    assert [x["id"] for x in history] == [runs[1]["id"], runs[0]["id"]]
+    detail = client.get(f"/api/runs/{runs[0]['id']}").json()
+    assert set(detail["result"]["per_model"]) == {"random_forest", "extra_trees"}
+    assert len(detail["result"]["x"]) == len(detail["result"]["y"]) > 100
+    assert client.get(f"/api/runs/{runs[0]['id']}/file").content == EXAMPLE.read_bytes()
+
+
+@pytest.mark.parametrize("files, status, message", [
+    ([("junk.xy", b"10 5\n10.02 abc\n")], 422, "junk.xy"),
+    ([("empty.xy", b"")], 422, "empty"),
+    ([("big.xy", b"1 2\n" * 400_000)], 413, "1 MB limit"),
+    ([("a.xy", b"1 2\n")] * 4, 413, "at most 3"),
+])
+def test_bad_uploads_get_4xx_with_a_reason(client, files, status, message):
+    h = _register(client)
+    r = _upload(client, h, *files)
+    assert r.status_code == status and message in r.text
+
+
+def test_a_malformed_file_is_kept_as_a_failed_run(client):
+    h = _register(client)
+    r = _upload(client, h, ("junk.xy", b"10 5\n10.02 abc\n"))
+    run = r.json()["runs"][0]
+    assert run["status"] == "failed" and "junk.xy" in run["error"] and "/" not in run["error"].split(":")[0]
+    assert client.get("/api/runs").json()["runs"][0]["id"] == run["id"]
+
+
+@pytest.mark.parametrize("form, message", [({"models": "nope"}, "nope"), ({"dataset": "metals"}, "metals")])
+def test_bad_model_or_dataset(client, form, message):
+    h = _register(client)
+    r = _upload(client, h, ("LiCoO2.RAW", EXAMPLE.read_bytes()), **form)
+    assert 400 <= r.status_code < 500 and message in r.text
+
+
+def test_csrf_and_login_required(client):
+    assert client.get("/api/runs").status_code == 401
+    h = _register(client)
+    assert _upload(client, {}, ("LiCoO2.RAW", EXAMPLE.read_bytes())).status_code == 403
+    assert _upload(client, {"X-CSRF-Token": "forged"}, ("LiCoO2.RAW", EXAMPLE.read_bytes())).status_code == 403
+    assert client.post("/api/logout", headers=h).status_code == 200
+    assert client.get("/api/runs").status_code == 401
+
+
+def test_a_user_sees_only_their_own_runs(settings):
+    app = create_app(settings)
+    with TestClient(app) as ana, TestClient(app) as bob:
+        h = _register(ana)
+        run_id = _upload(ana, h, ("LiCoO2.RAW", EXAMPLE.read_bytes())).json()["runs"][0]["id"]
+        _register(bob, "bob@lab.org")
+        assert bob.get("/api/runs").json()["runs"] == []
+        assert bob.get(f"/api/runs/{run_id}").status_code == 404
+        assert bob.get(f"/api/runs/{run_id}/file").status_code == 404
+
+
+@pytest.mark.parametrize("body, status, message", [
+    ({"email": "not-an-address", "password": "long enough"}, 422, "not an e-mail"),
+    ({"email": "x@y.org", "password": "short"}, 422, "at least 8"),
+])
+def test_bad_registrations(client, body, status, message):
+    r = client.post("/api/register", json=body)
+    assert r.status_code == status and message in r.text
+
+
+def test_login_and_duplicate_account(client):
+    _register(client)
+    assert client.post("/api/register", json={"email": "ANA@lab.org", "password": "whatever1"}).status_code == 409
+    assert client.post("/api/login", json={"email": "ana@lab.org", "password": "wrong pass"}).status_code == 401
+    r = client.post("/api/login", json={"email": "ana@lab.org", "password": "correct horse"})
+    assert r.status_code == 200 and r.json()["csrf_token"]
+
+
+def test_history_survives_a_restart_and_passwords_are_hashed(settings):
+    with TestClient(create_app(settings)) as c:
+        h = _register(c)
+        _upload(c, h, ("LiCoO2.RAW", EXAMPLE.read_bytes()))
+    with TestClient(create_app(settings)) as c:      # a new process would do the same: migrate, reuse
+        c.post("/api/login", json={"email": "ana@lab.org", "password": "correct horse"})
+        assert len(c.get("/api/runs").json()["runs"]) == 1
+    con = sqlite3.connect(settings.data_dir / "crystalmela.db")
+    (stored,) = con.execute("select password_hash from users").fetchone()
+    assert stored.startswith("$argon2") and "correct horse" not in stored
+
+
+def test_models_and_openapi(client):
+    m = client.get("/api/models").json()
+    assert {x["name"] for x in m["models"]} >= {"cnn_flax", "random_forest", "extra_trees"}
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/predict", "/api/runs", "/api/runs/{run_id}"} <= set(paths)
+
+
+def test_crystalmela_serve_answers_on_localhost(tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "crystalmela", "serve", "--port", str(port),
+                             "--data-dir", str(tmp_path / "d")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        for _ in range(150):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/models", timeout=1) as r:
+                    body = json.loads(r.read())
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            proc.terminate()
+            pytest.fail("crystalmela serve did not answer: " + proc.communicate(timeout=10)[0].decode(errors="replace"))
+        assert "random_forest" in {m["name"] for m in body["models"]}
+        assert (tmp_path / "d" / "crystalmela.db").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
