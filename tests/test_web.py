@@ -168,3 +168,61 @@ def test_crystalmela_serve_answers_on_localhost(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# ----------------------------------------------------------------------------------------- pages
+
+def _token(html: str) -> str:
+    import re
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+def _page_register(client, email="ana@lab.org"):
+    r = client.post("/register", data={"email": email, "password": "correct horse",
+                                       "csrf_token": _token(client.get("/register").text)})
+    assert r.status_code == 200 and r.url.path == "/"
+    return _token(r.text)
+
+
+def test_pages_upload_results_history(client):
+    assert client.get("/").url.path == "/login"                 # home needs an account
+    tok = _page_register(client)
+    home = client.get("/").text
+    assert 'value="cnn_flax"' in home and 'value="organic"' in home
+    r = client.post("/predict", data={"csrf_token": tok, "models": ["random_forest", "cnn_flax"]},
+                    files=[("files", ("LiCoO2.RAW", EXAMPLE.read_bytes()))])
+    assert r.status_code == 200 and 'src="/static/plotly.min.js"' in r.text
+    assert 'id="pattern-1"' in r.text and 'id="probs-1"' in r.text and "Top-1:" in r.text
+    history = client.get("/history").text
+    assert "LiCoO2.RAW" in history and 'href="/runs/1"' in history and "random_forest, cnn_flax" in history
+    assert client.get("/runs/1").status_code == 200
+    js = client.get("/static/plotly.min.js")
+    assert js.status_code == 200 and len(js.content) > 1_000_000
+
+
+def test_pages_refuse_bad_input_with_a_message(client):
+    tok = _page_register(client)
+    r = client.post("/predict", data={"csrf_token": tok}, files=[("files", ("junk.xy", b"10 5\n10.02 x\n"))])
+    assert r.status_code == 422 and "Not predicted" in r.text and "junk.xy" in r.text
+    r = client.post("/predict", data={"csrf_token": tok}, files=[("files", ("big.xy", b"1 2\n" * 400_000))])
+    assert r.status_code == 413 and "1 MB limit" in r.text
+    r = client.post("/predict", data={"csrf_token": "forged"}, files=[("files", ("a.xy", b"1 2\n"))])
+    assert r.status_code == 403 and "form expired" in r.text
+    r = client.post("/login", data={"email": "ana@lab.org", "password": "nope nope", "csrf_token": tok})
+    assert r.status_code == 401 and "wrong e-mail or password" in r.text
+
+
+def test_pages_keep_users_apart(settings):
+    app = create_app(settings)
+    with TestClient(app) as ana, TestClient(app) as bob:
+        tok = _page_register(ana)
+        ana.post("/predict", data={"csrf_token": tok}, files=[("files", ("LiCoO2.RAW", EXAMPLE.read_bytes()))])
+        _page_register(bob, "bob@lab.org")
+        assert bob.get("/runs/1").status_code == 404
+        assert "LiCoO2.RAW" not in bob.get("/history").text
+        assert bob.get("/runs/1/file").status_code == 404
+
+
+def test_openapi_lists_the_api_only(client):
+    paths = set(client.get("/openapi.json").json()["paths"])
+    assert paths and all(p.startswith("/api/") for p in paths)

@@ -10,7 +10,8 @@ import secrets
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -91,9 +92,11 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                             "datasets": list(c.datasets)} for n, c in sorted(reg.classifiers.items())],
                 "datasets": list(DATASETS)}
 
-    @app.post("/api/predict", dependencies=[Depends(check_csrf)])
-    async def api_predict(files: list[UploadFile] = File(...), models: str | None = Form(None),
-                          dataset: str = Form("full"), user: User = Depends(current_user), s=Depends(db)):
+    async def read_uploads(files: list[UploadFile]) -> list[service.Upload]:
+        """The uploaded files, refused whole when too many, too large or empty (nothing recorded)."""
+        files = [f for f in files if f.filename or f.size]
+        if not files:
+            raise service.ServiceError("no file was uploaded", 422)
         if len(files) > settings.max_files:
             raise service.ServiceError(f"{len(files)} files: at most {settings.max_files} per upload", 413)
         limit = int(settings.max_upload_mb * 1024 * 1024)
@@ -106,6 +109,12 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             if not data:
                 raise service.ServiceError(f"{f.filename}: the file is empty", 422)
             uploads.append(service.Upload(f.filename or "pattern", data))
+        return uploads
+
+    @app.post("/api/predict", dependencies=[Depends(check_csrf)])
+    async def api_predict(files: list[UploadFile] = File(...), models: str | None = Form(None),
+                          dataset: str = Form("full"), user: User = Depends(current_user), s=Depends(db)):
+        uploads = await read_uploads(files)
         names = [m.strip() for m in models.split(",") if m.strip()] if models else None
         runs = service.submit(s, user, uploads, models=names, dataset=dataset, upload_dir=upload_dir)
         body = {"runs": [service.run_summary(r) for r in runs]}
@@ -125,7 +134,134 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         run = service.user_run(s, user, run_id)
         return FileResponse(run.stored_path, filename=run.filename)
 
+    _pages(app, settings, db, read_uploads, upload_dir)
+    for route in app.routes:                 # the OpenAPI document describes the API, not the pages
+        if not getattr(route, "path", "/api").startswith(("/api", "/docs", "/openapi", "/redoc")):
+            route.include_in_schema = False
     return app
+
+
+def _pages(app: FastAPI, settings: WebSettings, db, read_uploads, upload_dir) -> None:
+    """HTML pages over the same service: Home (upload), Results, History, Contact, accounts. Forms
+    carry the session's CSRF token in a hidden field."""
+    from pathlib import Path
+    templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+
+    def user_of(request: Request, s) -> User | None:
+        uid = request.session.get("user_id")
+        return s.get(User, uid) if uid is not None else None
+
+    def csrf(request: Request) -> str:
+        if "csrf" not in request.session:
+            request.session["csrf"] = secrets.token_urlsafe(32)
+        return request.session["csrf"]
+
+    def form_ok(request: Request, token: str) -> bool:
+        return bool(request.session.get("csrf")) and secrets.compare_digest(token or "", request.session["csrf"])
+
+    def render(request: Request, name: str, status: int = 200, **ctx):
+        ctx.setdefault("user", None)
+        return templates.TemplateResponse(request, name, {"csrf": csrf(request), **ctx}, status_code=status)
+
+    def home(request: Request, user: User, error: str | None = None, status: int = 200):
+        from ..plugins import get_registry
+        from ..systems import DATASETS
+        reg = get_registry()
+        return render(request, "home.html", status, user=user, error=error, datasets=DATASETS,
+                      models=[reg.classifiers[n] for n in sorted(reg.classifiers)],
+                      max_mb=f"{settings.max_upload_mb:g}")
+
+    @app.get("/", response_class=HTMLResponse)
+    def page_home(request: Request, s=Depends(db)):
+        user = user_of(request, s)
+        return home(request, user) if user else RedirectResponse("/login", 303)
+
+    @app.post("/predict", response_class=HTMLResponse)
+    async def page_predict(request: Request, files: list[UploadFile] = File(default=[]),
+                           models: list[str] = Form(default=[]), dataset: str = Form("full"),
+                           csrf_token: str = Form(""), s=Depends(db)):
+        user = user_of(request, s)
+        if user is None:
+            return RedirectResponse("/login", 303)
+        if not form_ok(request, csrf_token):
+            return home(request, user, "the form expired; please submit it again", 403)
+        try:
+            uploads = await read_uploads(files)
+            runs = service.submit(s, user, uploads, models=models or None, dataset=dataset,
+                                  upload_dir=upload_dir)
+        except CrystalmelaError as exc:
+            return home(request, user, str(exc), getattr(exc, "status", 422))
+        return render(request, "results.html", 200 if all(r.status == "done" for r in runs) else 422,
+                      user=user, runs=runs)
+
+    @app.get("/runs/{run_id}", response_class=HTMLResponse)
+    def page_run(run_id: int, request: Request, s=Depends(db)):
+        user = user_of(request, s)
+        if user is None:
+            return RedirectResponse("/login", 303)
+        try:
+            run = service.user_run(s, user, run_id)
+        except service.ServiceError as exc:
+            return render(request, "contact.html", exc.status, user=user, error=str(exc))
+        return render(request, "results.html", user=user, runs=[run])
+
+    @app.get("/runs/{run_id}/file")
+    def page_run_file(run_id: int, request: Request, s=Depends(db)):
+        user = user_of(request, s)
+        if user is None:
+            return RedirectResponse("/login", 303)
+        run = service.user_run(s, user, run_id)
+        return FileResponse(run.stored_path, filename=run.filename)
+
+    @app.get("/history", response_class=HTMLResponse)
+    def page_history(request: Request, s=Depends(db)):
+        user = user_of(request, s)
+        if user is None:
+            return RedirectResponse("/login", 303)
+        return render(request, "history.html", user=user, runs=service.user_runs(s, user))
+
+    @app.get("/contact", response_class=HTMLResponse)
+    def page_contact(request: Request, s=Depends(db)):
+        return render(request, "contact.html", user=user_of(request, s))
+
+    def account_pages(action: str, heading: str, act) -> None:
+        def show(request: Request):
+            return render(request, "account.html", heading=heading, action=action)
+
+        def submit_form(request: Request, email: str = Form(""), password: str = Form(""),
+                        csrf_token: str = Form(""), s=Depends(db)):
+            if not form_ok(request, csrf_token):
+                return render(request, "account.html", 403, heading=heading, action=action, email=email,
+                              error="the form expired; please submit it again")
+            try:
+                user = act(s, email, password)
+            except service.ServiceError as exc:
+                return render(request, "account.html", exc.status, heading=heading, action=action,
+                              email=email, error=str(exc))
+            request.session.clear()
+            request.session["user_id"] = user.id
+            request.session["csrf"] = secrets.token_urlsafe(32)
+            return RedirectResponse("/", 303)
+
+        app.get(action, response_class=HTMLResponse)(show)
+        app.post(action, response_class=HTMLResponse)(submit_form)
+
+    account_pages("/login", "Log in", service.authenticate)
+    account_pages("/register", "Register", service.register)
+
+    @app.post("/logout")
+    def page_logout(request: Request, csrf_token: str = Form("")):
+        if form_ok(request, csrf_token):
+            request.session.clear()
+        return RedirectResponse("/login", 303)
+
+    @app.get("/static/plotly.min.js")
+    def plotly_js():
+        """Plotly from the installed package: pages work with no internet."""
+        import plotly
+        path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+        return FileResponse(path, media_type="application/javascript",
+                            headers={"Cache-Control": "public, max-age=86400"})
 
 
 def _version() -> str:
