@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from ..errors import CrystalmelaError
@@ -116,7 +117,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                           dataset: str = Form("full"), user: User = Depends(current_user), s=Depends(db)):
         uploads = await read_uploads(files)
         names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-        runs = service.submit(s, user, uploads, models=names, dataset=dataset, upload_dir=upload_dir)
+        # predicting is CPU work: off the event loop, so other requests are served meanwhile
+        runs = await run_in_threadpool(service.submit, s, user, uploads, models=names, dataset=dataset,
+                                       upload_dir=upload_dir)
         body = {"runs": [service.run_summary(r) for r in runs]}
         return JSONResponse(body, status_code=200 if all(r.status == "done" for r in runs) else 422)
 
@@ -187,8 +190,8 @@ def _pages(app: FastAPI, settings: WebSettings, db, read_uploads, upload_dir) ->
             return home(request, user, "the form expired; please submit it again", 403)
         try:
             uploads = await read_uploads(files)
-            runs = service.submit(s, user, uploads, models=models or None, dataset=dataset,
-                                  upload_dir=upload_dir)
+            runs = await run_in_threadpool(service.submit, s, user, uploads, models=models or None,
+                                           dataset=dataset, upload_dir=upload_dir)
         except CrystalmelaError as exc:
             return home(request, user, str(exc), getattr(exc, "status", 422))
         return render(request, "results.html", 200 if all(r.status == "done" for r in runs) else 422,
