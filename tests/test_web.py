@@ -226,3 +226,18 @@ def test_pages_keep_users_apart(settings):
 def test_openapi_lists_the_api_only(client):
     paths = set(client.get("/openapi.json").json()["paths"])
     assert paths and all(p.startswith("/api/") for p in paths)
+
+
+def test_a_run_is_recorded_before_the_prediction_starts(client, settings, monkeypatch):
+    """If the process dies mid-prediction, the upload and its run row are already on disk."""
+    h = _register(client)
+
+    def crash(*a, **k):
+        raise RuntimeError("power cut")
+    import importlib
+    monkeypatch.setattr(importlib.import_module("crystalmela.predict"), "predict_pattern", crash)
+    with pytest.raises(RuntimeError, match="power cut"):
+        _upload(client, h, ("LiCoO2.RAW", EXAMPLE.read_bytes()))
+    con = sqlite3.connect(settings.data_dir / "crystalmela.db")
+    status, stored = con.execute("select status, stored_path from runs").fetchone()
+    assert status == "running" and Path(stored).read_bytes() == EXAMPLE.read_bytes()
