@@ -1,6 +1,7 @@
 """The web service's JSON API: accounts, CSRF, uploads good and bad, runs kept and private."""
 from __future__ import annotations
 
+import os
 import sqlite3
 import warnings
 from pathlib import Path
@@ -241,3 +242,38 @@ def test_a_run_is_recorded_before_the_prediction_starts(client, settings, monkey
     con = sqlite3.connect(settings.data_dir / "crystalmela.db")
     status, stored = con.execute("select status, stored_path from runs").fetchone()
     assert status == "running" and Path(stored).read_bytes() == EXAMPLE.read_bytes()
+
+
+@pytest.fixture
+def pg_settings(tmp_path):
+    """A fresh database on the PostgreSQL server ``.ci/postgres.sh`` started (its URL in
+    CRYSTALMELA_TEST_POSTGRES); skipped where none could be started."""
+    url = os.environ.get("CRYSTALMELA_TEST_POSTGRES")
+    if not url:
+        pytest.skip("no PostgreSQL server (CRYSTALMELA_TEST_POSTGRES unset; .ci/run starts one)")
+    import uuid
+
+    import sqlalchemy as sa
+    name = f"crystalmela_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as con:
+        con.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield WebSettings(data_dir=tmp_path / "web", database_url=url.rsplit("/", 1)[0] + "/" + name)
+    with admin.connect() as con:
+        con.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_postgres_backend(pg_settings):
+    app = create_app(pg_settings)
+    with TestClient(app) as ana, TestClient(app) as bob:
+        h = _register(ana)
+        r = _upload(ana, h, ("LiCoO2.RAW", EXAMPLE.read_bytes()), ("junk.xy", b"10 5\n10.02 x\n"))
+        assert r.status_code == 422 and [x["status"] for x in r.json()["runs"]] == ["done", "failed"]
+        _register(bob, "bob@lab.org")
+        assert bob.get(f"/api/runs/{r.json()['runs'][0]['id']}").status_code == 404
+    with TestClient(create_app(pg_settings)) as again:       # migrations re-run on a live schema
+        again.post("/api/login", json={"email": "ana@lab.org", "password": "correct horse"})
+        runs = again.get("/api/runs").json()["runs"]
+        assert len(runs) == 2 and runs[1]["top1"] and runs[0]["error"]
+    assert not (pg_settings.data_dir / "crystalmela.db").exists()
