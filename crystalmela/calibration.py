@@ -8,6 +8,7 @@ at ``EPS``.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -117,7 +118,7 @@ def ensemble_temperature(models: dict, dataset: str, weights=None, folder: Path 
     if weights or not path.is_file():
         return 1.0
     try:
-        rec = json.loads(path.read_text())
+        rec = _ensemble_record(str(path), path.stat().st_mtime_ns)
         shas = {n: getattr(getattr(m, "card", None), "sha256", None) for n, m in models.items()}
         if rec.get("models") != shas:
             return 1.0
@@ -125,6 +126,12 @@ def ensemble_temperature(models: dict, dataset: str, weights=None, folder: Path 
     except (ValueError, KeyError, TypeError):
         return 1.0
     return t if t > 0 else 1.0
+
+
+@lru_cache(maxsize=16)
+def _ensemble_record(path: str, mtime_ns: int) -> dict:
+    """The parsed record, read once per file version (predict calls this for every pattern)."""
+    return json.loads(Path(path).read_text())
 
 
 def val_probabilities(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0, augment=None,
