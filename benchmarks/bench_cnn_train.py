@@ -1,4 +1,4 @@
-"""CNN training throughput on this machine: the shipped ``fast`` network against the paper's.
+"""CNN training throughput on this machine: the ``logq`` (shipped) and ``fast`` networks against the paper's.
 
     python benchmarks/bench_cnn_train.py [--steps 20] [--paper-steps 3]
 
@@ -51,11 +51,14 @@ def main(argv=None) -> int:
     ap.add_argument("--paper-steps", type=int, default=3)
     args = ap.parse_args(argv)
     from crystalmela_cnn_flax.network import CONFIGS
-    fast, n_fast = rate(CONFIGS["fast"], args.steps, 256)
-    print(f"fast : {fast:8.0f} samples/s  ({n_fast:,} parameters, batch 256)")
+    rates = {}
+    for name in ("logq", "fast"):
+        rates[name], n = rate(CONFIGS[name], args.steps, 256)
+        print(f"{name:5}: {rates[name]:8.0f} samples/s  ({n:,} parameters, batch 256)")
     paper, n_paper = rate(CONFIGS["paper"], args.paper_steps, 32)
     print(f"paper: {paper:8.1f} samples/s  ({n_paper:,} parameters, batch 32)")
-    print(f"ratio fast / paper: {fast / paper:.0f}x")
+    for name, r in rates.items():
+        print(f"ratio {name} / paper: {r / paper:.0f}x")
     return 0
 
 

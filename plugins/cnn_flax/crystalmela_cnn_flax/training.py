@@ -10,13 +10,14 @@ import numpy as np
 
 from .network import CONFIGS, build, n_params, to_bytes
 
-NETWORK_KEYS = {"arch", "downsample", "channels", "kernels", "hidden", "dropout"}
+NETWORK_KEYS = {"arch", "downsample", "channels", "kernels", "hidden", "dropout", "log_bins",
+                "two_theta_low", "input_step", "input_start", "input_points"}
 
 
 def _config(request) -> dict:
     from crystalmela.sklearn_models import named_config
-    return {**named_config("cnn_flax", CONFIGS, "fast", request.config),
-            "name": request.config.get("name", "fast")}
+    return {**named_config("cnn_flax", CONFIGS, "logq", request.config),
+            "name": request.config.get("name", "logq")}
 
 
 def train(request):
