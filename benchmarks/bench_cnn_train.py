@@ -1,4 +1,4 @@
-"""CNN training throughput on this machine: the ``logq`` (shipped) and ``fast`` networks against the paper's.
+"""CNN training throughput on this machine: the ``fast`` (shipped) and ``logq`` networks against the paper's.
 
     python benchmarks/bench_cnn_train.py [--steps 20] [--paper-steps 3]
 

@@ -5,19 +5,20 @@ kernels 200/100/50, stride 2, SAME, ReLU, dropout 0.3, average pooling 3; dense 
 and 70 tanh, each with batch norm (L2 via weight decay); softmax over 7. 22 M parameters: trainable
 here, but at ≈ 20 samples/s on 2 CPU cores it needs an accelerator.
 
-``fast`` (the shipped default until the log-Q network): the profile averaged ×4 (0.08° bins; a
+``fast`` (shipped default): the profile averaged ×4 (0.08° bins; a
 0.1° peak still spans them) and square-rooted (weak reflections carry the symmetry information), five
 small convolution blocks with max pooling, global mean+max pooling, one hidden dense layer. 44 k
 parameters.
 
-``logq`` (shipped default): the same kind of network on the profile resampled onto a logarithmic
+``logq``: the same kind of network on the profile resampled onto a logarithmic
 Q = 1/d² axis, 2048 bins from 2θ = 2° to the grid's end. Why: Q(hkl) is linear in the reciprocal
 metric, so scaling a cell multiplies every Q by one factor, which on a log axis is a shift. A
 convolution + global-pooling network is (nearly) shift-invariant, so it sees the ratios Q_i/Q_j that
 decide the crystal system (cubic 1:2:3:4…, tetragonal and hexagonal two-parameter series) rather than
 the cell size, which says nothing about the system. The wavelength only shifts the axis too. Each
 log bin takes the maximum of the 2θ points it covers (or of the two bracketing points where a bin is
-narrower than the 2θ step), so no peak falls between samples. 57 k parameters.
+narrower than the 2θ step), so no peak falls between samples. 57 k parameters. Better than
+``fast`` on synthetic val patterns, worse on the real-structure hold-out: not shipped (docs/models.md).
 """
 from __future__ import annotations
 

@@ -16,8 +16,8 @@ NETWORK_KEYS = {"arch", "downsample", "channels", "kernels", "hidden", "dropout"
 
 def _config(request) -> dict:
     from crystalmela.sklearn_models import named_config
-    return {**named_config("cnn_flax", CONFIGS, "logq", request.config),
-            "name": request.config.get("name", "logq")}
+    return {**named_config("cnn_flax", CONFIGS, "fast", request.config),
+            "name": request.config.get("name", "fast")}
 
 
 def train(request):
