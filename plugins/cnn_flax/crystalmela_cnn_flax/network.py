@@ -47,7 +47,7 @@ CONFIGS = {
 
 class FastCNN(nnx.Module):
     def __init__(self, cfg: dict, rngs: nnx.Rngs):
-        self.downsample = int(cfg["downsample"])
+        self.downsample = int(cfg.get("downsample", 1))
         chans = [1, *cfg["channels"]]
         self.convs = nnx.List([nnx.Conv(chans[i], chans[i + 1], kernel_size=(k,), padding="SAME", rngs=rngs)
                                for i, k in enumerate(cfg["kernels"])])
@@ -55,10 +55,12 @@ class FastCNN(nnx.Module):
         self.drop = nnx.Dropout(cfg["dropout"], rngs=rngs)
         self.out = nnx.Linear(cfg["hidden"], 7, rngs=rngs)
 
-    def __call__(self, x):
+    def _input(self, x):
         n = (x.shape[1] // self.downsample) * self.downsample
-        x = x[:, :n].reshape(x.shape[0], -1, self.downsample).mean(-1)
-        x = jnp.sqrt(jnp.clip(x, 0.0, None))[..., None]
+        return x[:, :n].reshape(x.shape[0], -1, self.downsample).mean(-1)
+
+    def __call__(self, x):
+        x = jnp.sqrt(jnp.clip(self._input(x), 0.0, None))[..., None]
         for i, conv in enumerate(self.convs):
             x = nnx.relu(conv(x))
             if i < len(self.convs) - 1:
@@ -88,29 +90,17 @@ def log_q_index(n_in: int, start: float, step: float, low: float, bins: int) -> 
 _log_q_index = lru_cache(maxsize=8)(log_q_index)
 
 
-class LogQCNN(nnx.Module):
-    def __init__(self, cfg: dict, rngs: nnx.Rngs):
-        self.n_in = int(cfg.get("input_points", 4501))
-        # a hashable key, not an array attribute: nnx keeps plain attributes in the static graph
-        self.resample = (self.n_in, float(cfg["input_start"]), float(cfg["input_step"]),
-                         float(cfg["two_theta_low"]), int(cfg["log_bins"]))
-        chans = [1, *cfg["channels"]]
-        self.convs = nnx.List([nnx.Conv(chans[i], chans[i + 1], kernel_size=(k,), padding="SAME", rngs=rngs)
-                               for i, k in enumerate(cfg["kernels"])])
-        self.hidden = nnx.Linear(2 * chans[-1], cfg["hidden"], rngs=rngs)
-        self.drop = nnx.Dropout(cfg["dropout"], rngs=rngs)
-        self.out = nnx.Linear(cfg["hidden"], 7, rngs=rngs)
+class LogQCNN(FastCNN):
+    """FastCNN's body on the log-Q resampled profile instead of the ×4-averaged one."""
 
-    def __call__(self, x):
-        x = jnp.take(x, jnp.asarray(_log_q_index(*self.resample)), axis=1).max(-1)  # (batch, bins)
-        x = jnp.sqrt(jnp.clip(x, 0.0, None))[..., None]
-        for i, conv in enumerate(self.convs):
-            x = nnx.relu(conv(x))
-            if i < len(self.convs) - 1:
-                x = nnx.max_pool(x, window_shape=(2,), strides=(2,))
-        x = jnp.concatenate([x.mean(axis=1), x.max(axis=1)], axis=-1)
-        x = self.drop(nnx.relu(self.hidden(x)))
-        return self.out(x)
+    def __init__(self, cfg: dict, rngs: nnx.Rngs):
+        super().__init__(cfg, rngs)
+        # a hashable key, not an array attribute: nnx keeps plain attributes in the static graph
+        self.resample = (int(cfg.get("input_points", 4501)), float(cfg["input_start"]),
+                         float(cfg["input_step"]), float(cfg["two_theta_low"]), int(cfg["log_bins"]))
+
+    def _input(self, x):
+        return jnp.take(x, jnp.asarray(_log_q_index(*self.resample)), axis=1).max(-1)  # (batch, bins)
 
 
 class PaperCNN(nnx.Module):
