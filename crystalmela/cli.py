@@ -345,6 +345,9 @@ def cmd_train(args) -> int:
     if spec.train is None:
         raise CrystalmelaError(f"classifier {spec.name!r} does not offer training")
     from .preprocess import parse as preprocess_parse
+    for flag, value in (("--max-train", args.max_train), ("--max-val", args.max_val)):
+        if value is not None and value < 1:
+            raise CrystalmelaError(f"{flag} must be a positive number of patterns, not {value}")
     config = _read_config(args.config)
     augment = _augment_settings(args.augment)
     data = Path(args.data)
@@ -358,7 +361,8 @@ def cmd_train(args) -> int:
         req = TrainRequest(name=spec.name, version=spec.version, feature=spec.feature, dataset=ds,
                            data=data, out_dir=root / ds, grid=spec.grid, config=dict(config),
                            seed=args.seed, progress=not args.quiet, augment=augment,
-                           preprocess=preprocess_parse(args.preprocess))
+                           preprocess=preprocess_parse(args.preprocess), max_train=args.max_train,
+                           max_val=args.max_val)
         card = spec.train(req)
         if spec.load_dir is not None and not args.no_calibration:
             from .calibration import calibrate_trained
@@ -444,6 +448,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="a named configuration of the model (e.g. paper) or a JSON file")
     t.add_argument("--out", help="model folder (default: the plugin's own models/ folder)")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--max-train", type=int, default=None, metavar="N",
+                   help="train on a random subset of N training patterns (drawn from --seed)")
+    t.add_argument("--max-val", type=int, default=None, metavar="N",
+                   help="score on a random subset of N validation patterns (drawn from --seed)")
     t.add_argument("--no-calibration", action="store_true",
                    help="skip fitting the temperature on the val split after training")
     t.add_argument("--augment", default="lab", metavar="lab|none|FILE.json",

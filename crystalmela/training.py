@@ -31,7 +31,8 @@ class TrainRequest:
 
     ``augment`` renders training patterns under drawn lab conditions (``crystalmela.augment``);
     ``preprocess`` is the clean-up predict applies before features (recorded in the card, and what
-    predict uses for this model unless told otherwise)."""
+    predict uses for this model unless told otherwise). ``max_train`` / ``max_val`` use a random
+    subset of that many train / val rows (drawn from ``seed``; for features too slow for every row)."""
 
     name: str
     version: str
@@ -47,16 +48,24 @@ class TrainRequest:
     splits: dict[str, np.ndarray] | None = None
     augment: AugmentSettings | None = None
     preprocess: PreprocessSettings = NO_PREPROCESS
+    max_train: int | None = None
+    max_val: int | None = None
     _all: ReflectionSet | None = field(default=None, init=False, repr=False, compare=False)
 
     def reflections(self, split: str | None) -> ReflectionSet:
         if self.splits is None or split is None:
-            return load_reflections(self.data, self.dataset, split)
-        if split not in self.splits:
+            rset = load_reflections(self.data, self.dataset, split)
+        elif split not in self.splits:
             raise CrystalmelaError(f"training request has no split {split!r} (has {', '.join(self.splits)})")
-        if self._all is None:
-            self._all = load_reflections(self.data, self.dataset, None)
-        return self._all.subset(np.asarray(self.splits[split]))
+        else:
+            if self._all is None:
+                self._all = load_reflections(self.data, self.dataset, None)
+            rset = self._all.subset(np.asarray(self.splits[split]))
+        limit = {"train": self.max_train, "val": self.max_val}.get(split or "")
+        if limit is not None and len(rset) > limit:
+            keep = np.random.default_rng(self.seed).choice(len(rset), limit, replace=False)
+            rset = rset.subset(np.sort(keep))
+        return rset
 
     def render(self, rset: ReflectionSet, idx, *, augment: bool = True, seeds=None) -> np.ndarray:
         """Profiles of rows ``idx`` on this classifier's grid (float32, max = grid.normalize_max):
@@ -147,7 +156,8 @@ class TrainRequest:
         manifest = json.loads((self.data / "dataset.json").read_text())
         return {"path": str(self.data), "sha256": manifest.get("sha256"),
                 "format": manifest.get("format"), "build_settings": manifest.get("settings"),
-                "counts": manifest["counts"].get(self.dataset)}
+                "counts": manifest["counts"].get(self.dataset), "max_train": self.max_train,
+                "max_val": self.max_val}
 
     def write_card(self, weights: str, *, settings: dict, metrics: dict, libraries: tuple[str, ...] = ()
                    ) -> ModelCard:

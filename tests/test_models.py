@@ -1,5 +1,5 @@
-"""The three model plugins: train through the public API, save as data, load with verification;
-the shipped models load, predict, and stay within the size budget."""
+"""The model plugins (the paper's three and lattice_fit): train through the public API, save as data,
+load with verification; the shipped models load, predict, and stay within the size budget."""
 from __future__ import annotations
 
 import json
@@ -17,10 +17,12 @@ from crystalmela.plugins import get_registry
 from crystalmela.systems import CRYSTAL_SYSTEMS, DATASETS
 from crystalmela.training import TrainRequest
 
-MODELS = ("random_forest", "extra_trees", "cnn_flax")
+MODELS = ("random_forest", "extra_trees", "cnn_flax", "lattice_fit")
+PAPER_MODELS = MODELS[:3]
 EXAMPLE = Path(__file__).parent.parent / "examples" / "LiCoO2.RAW"
 TINY = {"random_forest": {"n_estimators": 5, "min_samples_leaf": 2},
         "extra_trees": {"n_estimators": 5, "min_samples_leaf": 2},
+        "lattice_fit": {"n_estimators": 5, "min_samples_leaf": 2},
         "cnn_flax": {"steps": 12, "eval_every": 6, "batch": 16, "val_size": 40, "schedule": "cosine",
                      "select": "balanced_accuracy"}}
 
@@ -73,6 +75,20 @@ def test_cli_train_and_bad_options(tmp_path, tiny_data, capsys):
     assert main(["train", "--model", "random_forest", "--data", str(tiny_data), "--config", "galaxy",
                  "--out", str(tmp_path / "rf"), "--quiet"]) == 2
     assert "unknown random_forest configuration 'galaxy'" in capsys.readouterr().err
+
+
+def test_cli_train_on_a_subset(tmp_path, tiny_data, capsys):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(TINY["lattice_fit"]))
+    assert main(["train", "--model", "lattice_fit", "--data", str(tiny_data), "--config", str(cfg),
+                 "--out", str(tmp_path / "lf"), "--max-train", "50", "--max-val", "10", "--quiet"]) == 0
+    card = json.loads((tmp_path / "lf" / "full" / "model_card.json").read_text())
+    assert card["metrics"]["train_size"] == 50 and card["metrics"]["val"]["n"] == 10
+    assert card["data"]["max_train"] == 50 and card["data"]["max_val"] == 10
+    for bad in ("0", "-3"):
+        assert main(["train", "--model", "lattice_fit", "--data", str(tiny_data), "--out",
+                     str(tmp_path / "x"), "--max-train", bad]) == 2
+        assert "--max-train must be a positive number of patterns" in capsys.readouterr().err
 
 
 def test_cli_train_records_augmentation_preprocessing_and_calibration(tmp_path, tiny_data, capsys):
@@ -157,13 +173,15 @@ def _shipped():
             if (Path(reg.classifier(name).model_root) / ds / "model_card.json").exists()]
 
 
-def test_all_nine_models_ship_within_budget():
+def test_every_model_ships_for_every_data_set_within_budget():
+    """The issue's budget is 50 MB for the paper's nine; lattice_fit's three fit inside it too."""
     reg = get_registry()
     shipped = _shipped()
-    assert len(shipped) == 9, f"shipped: {shipped}"
-    total = sum(read_verified(Path(reg.classifier(n).model_root) / ds)[1].stat().st_size
-                for n, ds in shipped)
-    assert total <= 50e6, f"{total / 1e6:.1f} MB"
+    assert len(shipped) == len(MODELS) * len(DATASETS), f"shipped: {shipped}"
+    size = {(n, ds): read_verified(Path(reg.classifier(n).model_root) / ds)[1].stat().st_size
+            for n, ds in shipped}
+    assert sum(v for (n, _), v in size.items() if n in PAPER_MODELS) <= 50e6
+    assert sum(size.values()) <= 50e6, f"{sum(size.values()) / 1e6:.1f} MB"
 
 
 @pytest.mark.parametrize("dataset", DATASETS)

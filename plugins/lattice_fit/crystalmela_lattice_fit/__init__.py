@@ -1,0 +1,2 @@
+"""Trial-indexing figures of merit (cubic, tetragonal, hexagonal, rhombohedral) plus 1/d² peak
+positions, classified by extremely randomized trees."""

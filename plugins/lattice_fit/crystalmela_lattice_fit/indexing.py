@@ -1,0 +1,246 @@
+"""Trial indexing: how well the peak positions fit a cubic, tetragonal, hexagonal, rhombohedral or
+orthorhombic lattice, scored by de Wolff's figure of merit.
+
+This is what a crystallographer does first with a powder pattern: a lattice with symmetry constraints
+predicts the lines Q = 1/d² = Σ pⱼ·cⱼ(hkl) from one to three parameters, and a pattern that such a
+lattice indexes with few spare lines is very likely of that symmetry. The peak-position models only
+see raw positions; these figures give them the metric test directly.
+
+Written by hand: the indexing programs crystallographers use (DICVOL, TREOR, McMaille, the GSAS-II
+indexer) are not Python libraries on PyPI, and a full ab-initio indexer is not needed for a feature.
+This one is deliberately small and fast (≈ milliseconds a pattern, so it can run on every training
+pattern): trial cells come from assigning the first peaks to low-index lines, every trial is scored
+against the first ``N_OBS`` peaks at once (nearest allowed line per peak, vectorised), and the best few
+are refined by linear least squares on the lines they index.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+N_OBS = 20          # peaks used (de Wolff's M20)
+TOL_2THETA = 0.05   # ° 2θ: a peak is indexed when a line lies this close (after the zero shift)
+TOL_LOOSE = 0.2     # ° 2θ: for scoring trial cells, before refinement
+TOL_MID = 0.1       # ° 2θ: second refinement pass
+Z_MAX = 0.25        # ° 2θ: largest zero shift refined
+N_REFINE = 8        # best trials refined by least squares
+INDEX_MAX = 12      # largest |h|, |k| (and |l| for cubic) in the line tables
+L_MAX = 40          # largest l of the two-parameter lattices (c up to 40 Å reaches l ≈ 45 at 90°)
+
+
+
+
+
+
+@lru_cache(maxsize=None)
+def cubic_table(centering: str) -> np.ndarray:
+    """Sorted distinct s = h²+k²+l² > 0 of the allowed reflections of a P, I or F cubic lattice."""
+    r = np.arange(-INDEX_MAX, INDEX_MAX + 1)
+    h, k, l = np.meshgrid(r, r, r, indexing="ij")
+    ok = (h != 0) | (k != 0) | (l != 0)
+    if centering == "I":
+        ok &= (h + k + l) % 2 == 0
+    elif centering == "F":
+        ok &= ((h % 2 == k % 2) & (k % 2 == l % 2))
+    s = (h * h + k * k + l * l)[ok]
+    return np.unique(s).astype(float)
+
+
+@lru_cache(maxsize=None)
+def planar_tables(kind: str) -> tuple[np.ndarray, ...]:
+    """Per l = 0 … L_MAX: sorted distinct in-plane m for the lattice ``kind``.
+
+    tP: m = h²+k²; tI: the same with h+k+l even; hP: m = h²+hk+k²; hR (hexagonal axes, obverse):
+    m = h²+hk+k² with −h+k+l ≡ 0 (mod 3)."""
+    r = np.arange(-INDEX_MAX, INDEX_MAX + 1)
+    h, k = np.meshgrid(r, r, indexing="ij")
+    out = []
+    for l in range(L_MAX + 1):
+        if kind in ("tP", "tI"):
+            m = h * h + k * k
+            ok = np.ones_like(m, dtype=bool)
+            if kind == "tI":
+                ok = (h + k + l) % 2 == 0
+        else:
+            m = h * h + h * k + k * k
+            ok = np.ones_like(m, dtype=bool)
+            if kind == "hR":
+                ok = (-h + k + l) % 3 == 0
+        if l == 0:
+            ok &= m > 0
+        out.append(np.unique(m[ok]).astype(float))
+    return tuple(out)
+
+
+def _nearest(table: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The element of the sorted ``table`` nearest each ``x`` (any shape)."""
+    if table.size == 0:
+        return np.full(x.shape, np.inf)
+    i = np.clip(np.searchsorted(table, x), 1, table.size - 1) if table.size > 1 else np.zeros(x.shape, int)
+    lo, hi = table[i - 1] if table.size > 1 else table[i], table[i]
+    return np.where(np.abs(x - lo) <= np.abs(x - hi), lo, hi)
+
+
+def _score_planar(P, q, tol, tables, q_max):
+    """For trial cells P = (A, C) (n, 2): each observed line's error (n, N) to its nearest allowed line
+    in units of its tolerance, the assigned coefficients (n, N, 2) = (m, l²), and the number of lines
+    up to q_max (n,)."""
+    A, C = P[:, 0], P[:, 1]
+    q = np.broadcast_to(q, (A.size, tol.size))            # one row per trial (its own zero shift)
+    n, N = q.shape
+    best = np.full((n, N), np.inf)
+    coef = np.zeros((n, N, 2))
+    n_calc = np.zeros(n)
+    for l, table in enumerate(tables):
+        rest = q - C[:, None] * l * l                     # what the in-plane part must supply
+        if not (rest > -tol[None, :]).any():
+            break
+        m = _nearest(table, rest / A[:, None])
+        err = np.abs(A[:, None] * m + C[:, None] * l * l - q) / tol[None, :]
+        better = err < best
+        best = np.where(better, err, best)
+        coef[..., 0] = np.where(better, m, coef[..., 0])
+        coef[..., 1] = np.where(better, l * l, coef[..., 1])
+        lim = (q_max - C * l * l) / A
+        n_calc += np.where(lim >= 0, np.searchsorted(table, lim, side="right"), 0)
+    return best, coef, n_calc
+
+
+def _score_cubic(P, q, tol, table, q_max):
+    A = P[:, 0]
+    q = np.broadcast_to(q, (A.size, tol.size))
+    s = _nearest(table, q / A[:, None])
+    err = np.abs(A[:, None] * s - q) / tol[None, :]
+    return err, s[..., None], np.searchsorted(table, q_max / A, side="right").astype(float)
+
+
+def _figure(err: np.ndarray, tol: np.ndarray, n_calc: np.ndarray, q_max: float) -> np.ndarray:
+    """de Wolff's M = Q_max / (2 ε̄ N_calc), with an unindexed peak counted at three times the
+    tolerance and ε̄ floored at a tenth of it (a perfect fit is as good as the peak positions allow)."""
+    e = np.where(err <= 1.0, np.maximum(err, 0.1), 3.0) * tol[None, :]
+    return q_max / (2.0 * e.mean(axis=1) * np.maximum(n_calc, 1))
+
+
+def _rank(err: np.ndarray, tol: np.ndarray, n_calc: np.ndarray, q_max: float) -> np.ndarray:
+    """Trials ranked by M times the fraction indexed to the fourth power: a tiny cell with three
+    lines otherwise wins on M while indexing almost nothing."""
+    return _figure(err, tol, n_calc, q_max) * (err <= 1.0).mean(axis=1) ** 4
+
+
+def peaks_q(two_theta: np.ndarray, wavelength: float) -> tuple[np.ndarray, np.ndarray]:
+    """Q = 1/d² (Å⁻²) of peaks at ``two_theta`` and dQ/d(2θ) per degree there."""
+    t = np.radians(np.asarray(two_theta, float))
+    q = (2.0 * np.sin(t / 2.0) / wavelength) ** 2
+    return q, np.sin(t) / wavelength**2 * np.radians(1.0)
+
+
+def _search(trials, q, slope, score, valid):
+    """Score trial parameter rows against the peaks, refine the best few (parameters and a zero shift,
+    by weighted least squares on the lines each indexes) and return the best as
+    (M, fraction indexed, lines per peak, parameters).
+
+    Trials are scored at the loose tolerance (trial cells come from shifted low-angle peaks, whose
+    errors grow along the pattern); refinement narrows it; the figures use ``TOL_2THETA`` after the
+    zero shift is removed. The zero shift stands for every near-constant offset: zero error, sample
+    displacement at low angles, the Kα1+Kα2 blend."""
+    if trials.shape[0] == 0:
+        return 0.0, 0.0, 0.0, None
+    q_max = q[-1] + slope[-1] * TOL_2THETA
+    loose = slope * TOL_LOOSE
+    err, _, n_calc = score(trials, q, loose, q_max)
+    P = trials[np.argsort(-_rank(err, loose, n_calc, q_max))[:N_REFINE]].copy()
+    z = np.zeros(P.shape[0])
+    for tol_deg in (TOL_LOOSE, TOL_MID):
+        qc = q[None, :] - z[:, None] * slope[None, :]
+        e, coef, _ = score(P, qc, slope * tol_deg, q_max)
+        for i in range(P.shape[0]):
+            use = e[i] <= 1.0
+            if use.sum() < P.shape[1] + 2:
+                continue
+            G = np.c_[coef[i, use], slope[use]] / slope[use, None]
+            p, *_ = np.linalg.lstsq(G, q[use] / slope[use], rcond=None)
+            if (p[:-1] > 1e-5).all() and abs(p[-1]) <= Z_MAX and valid(p[:-1], q_max):
+                P[i], z[i] = p[:-1], p[-1]
+    tol = slope * TOL_2THETA
+    e, _, n_calc = score(P, q[None, :] - z[:, None] * slope[None, :], tol, q_max)
+    r = _rank(e, tol, n_calc, q_max)
+    b = int(np.argmax(r))
+    if r[b] <= 0:
+        return 0.0, 0.0, 0.0, P[b]
+    return (float(_figure(e[b:b + 1], tol, n_calc[b:b + 1], q_max)[0]), float((e[b] <= 1).mean()),
+            float(n_calc[b] / q.size), P[b])
+
+
+def fit_planar(q, slope, kind: str):
+    """Best (A, C) for a tP/tI/hP/hR lattice: returns (M, fraction indexed, n_calc / N, c/a).
+
+    Trials: every pair of the first four peaks assigned to every ordered pair of low-index lines
+    (``_low_lines``), solved for (A, C)."""
+    tables = planar_tables(kind)
+    lines = _low_lines(kind)
+    i, j = np.triu_indices(min(q.size, 4), 1)
+    a, b = np.meshgrid(np.arange(len(lines)), np.arange(len(lines)), indexing="ij")
+    a, b = a[a != b], b[a != b]
+    (m1, l1), (m2, l2) = lines[a].T, lines[b].T                  # (n_pairs_of_lines,)
+    det = m1 * l2 - m2 * l1
+    ok = det != 0
+    m1, l1, m2, l2, det = m1[ok], l1[ok], m2[ok], l2[ok], det[ok]
+    q1, q2 = q[i][:, None], q[j][:, None]
+    A = (q1 * l2 - q2 * l1) / det                                 # Cramer's rule, (peak pairs, lines)
+    C = (m1 * q2 - m2 * q1) / det
+    P = np.c_[A.ravel(), C.ravel()]
+    q_max = q[-1] * 1.01
+
+    def valid(p, q_max):   # the tables reach INDEX_MAX: no line up to q_max may lie beyond them
+        return p[0] * tables[0][-1] > q_max and p[1] * L_MAX**2 > q_max
+    P = P[(P[:, 0] > 1e-4) & (P[:, 1] > 1e-4) & (P[:, 0] * tables[0][-1] > q_max)
+          & (P[:, 1] * L_MAX**2 > q_max)]
+    P = np.unique(np.round(P, 6), axis=0)
+    M, f, n, p = _search(P, q, slope, lambda P, q, t, qm: _score_planar(P, q, t, tables, qm), valid)
+    return M, f, n, (0.0 if p is None else float(np.sqrt(p[0] / p[1])))
+
+
+@lru_cache(maxsize=None)
+def _low_lines(kind: str) -> np.ndarray:
+    """(m, l²) of the allowed lines with m ≤ 4 and l ≤ 2 (3 for hR, whose first 00l line is 003):
+    what the first peaks are assumed to be."""
+    tables = planar_tables(kind)
+    return np.array([(m, l * l) for l in range(4 if kind == "hR" else 3) for m in tables[l] if m <= 4],
+                    float)
+
+
+def fit_cubic(q, slope, centering: str):
+    table = cubic_table(centering)
+    q_max = q[-1] * 1.01
+    A = (q[:4, None] / table[None, :6]).ravel()
+    A = A[A * table[-1] > q_max][:, None]
+    M, f, n, _ = _search(A, q, slope, lambda P, q, t, qm: _score_cubic(P, q, t, table, qm),
+                         lambda p, q_max: p[0] * table[-1] > q_max)
+    return M, f, n
+
+
+CUBIC = ("P", "I", "F")
+PLANAR = ("tP", "tI", "hP", "hR")
+
+
+def lattice_features(two_theta: np.ndarray, wavelength: float) -> np.ndarray:
+    """For each of cP, cI, cF: log10 M, fraction indexed, lines per peak; for tP, tI, hP, hR the same
+    plus c/a; then the number of peaks used. Zeros when fewer than 4 peaks."""
+    n_feat = 3 * len(CUBIC) + 4 * len(PLANAR) + 1
+    out = np.zeros(n_feat, dtype=np.float32)
+    two_theta = np.sort(np.asarray(two_theta, float))[:N_OBS]
+    out[-1] = two_theta.size
+    if two_theta.size < 4:
+        return out
+    q, slope = peaks_q(two_theta, wavelength)
+    i = 0
+    for c in CUBIC:
+        M, f, n = fit_cubic(q, slope, c)
+        out[i:i + 3] = (np.log10(max(M, 1e-3)), f, n)
+        i += 3
+    for kind in PLANAR:
+        M, f, n, r = fit_planar(q, slope, kind)
+        out[i:i + 4] = (np.log10(max(M, 1e-3)), f, n, r)
+        i += 4
+    return out

@@ -1,0 +1,117 @@
+"""Registers the trial-indexing features and their extremely-randomized-trees classifier.
+
+Features (``lattice_fit``, 37 numbers): for the first 20 peaks, the best cubic P/I/F, tetragonal P/I,
+hexagonal P and rhombohedral trial cell's figure of merit, fraction of peaks indexed and lines per
+peak (plus c/a for the two-parameter lattices; ``indexing.lattice_features``); then 1/d² of the first
+ten peaks and the number of peaks. Peaks here are picked for indexing (above a background estimate,
+sub-step positions), not the paper's every-local-maximum list.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from crystalmela import PAPER_GRID, ClassifierSpec, FeatureExtractor, Pattern, hookimpl
+from crystalmela import sklearn_models
+from crystalmela.features import local_maxima
+
+from .indexing import lattice_features
+
+NAME = "lattice_fit"
+FEATURE = "lattice_fit"
+N_PEAKS = 10
+REL_HEIGHT = 0.02        # a peak rises this fraction of the strongest above the background
+BACKGROUND_DEG = 1.5     # morphological-opening window: wider than any peak, narrower than humps
+APART_DEG = 0.06         # a peak is the highest point within ± this
+MIN_TWO_THETA = 2.0
+NOISE_SIGMAS = 5.0       # … and this many times the counting noise
+
+
+def _window(y: np.ndarray, width: int, fn) -> np.ndarray:
+    half = width // 2
+    return fn(sliding_window_view(np.pad(y, half, mode="edge"), 2 * half + 1), axis=1)
+
+
+def pick_peaks(pattern: Pattern) -> np.ndarray:
+    """2θ of the pattern's peaks, refined below the grid step by a parabola through three points.
+
+    The background is a morphological opening (running minimum, then running maximum) over
+    ``BACKGROUND_DEG``; written with NumPy for the same cold-start reason as
+    ``crystalmela.features.local_maxima`` (scipy.ndimage/signal imports cost a second)."""
+    y = np.asarray(pattern.y, dtype=float)
+    step = pattern.grid.step if pattern.grid is not None else float(np.median(np.diff(pattern.x)))
+    if y.size < 5:
+        return np.zeros(0)
+    # counting noise grows as √counts: fit k in σ = k·√background robustly from the point-to-point
+    # residual (most points are background), so humps and high backgrounds get a higher threshold.
+    # Heights are measured on a 5-point mean, whose lower envelope sits near the mean background.
+    ys = _window(y, 5, np.mean)
+    w = max(3, int(round(BACKGROUND_DEG / step)))
+    base = _window(_window(ys, w, np.min), w, np.max)
+    net = ys - base
+    top = net.max()
+    if top <= 0:
+        return np.zeros(0)
+    root = np.sqrt(np.maximum(base, 1e-3 * top))
+    noise = 1.4826 * np.median(np.abs(y - ys) / root) * root
+    idx = local_maxima(y)
+    apart = _window(y, max(3, 2 * int(round(APART_DEG / step)) + 1), np.max)
+    idx = idx[(net[idx] >= np.maximum(REL_HEIGHT * top, NOISE_SIGMAS * noise[idx])) & (y[idx] >= apart[idx]) & (pattern.x[idx] >= MIN_TWO_THETA)]
+    idx = idx[(idx > 0) & (idx < y.size - 1)]
+    a, b, c = y[idx - 1], y[idx], y[idx + 1]
+    den = a - 2 * b + c
+    off = np.where(den < 0, 0.5 * (a - c) / np.where(den < 0, den, -1.0), 0.0)
+    return pattern.x[idx] + np.clip(off, -0.5, 0.5) * step
+
+
+def lattice_fit_features(pattern: Pattern) -> np.ndarray:
+    tt = pick_peaks(pattern)
+    wl = pattern.grid.wavelength if pattern.grid is not None else pattern.wavelength
+    inv_d2 = np.zeros(N_PEAKS + 1, dtype=np.float32)
+    q = (2.0 * np.sin(np.radians(tt[:N_PEAKS] / 2.0)) / wl) ** 2
+    inv_d2[: q.size] = q
+    inv_d2[N_PEAKS] = tt.size
+    return np.concatenate([lattice_features(tt, wl), inv_d2])
+
+
+CONFIGS = {
+    "budget": {"n_estimators": 100, "max_depth": 30, "min_samples_leaf": 10, "min_samples_split": 2,
+               "criterion": "gini", "max_features": "sqrt"},
+    "compact": {"n_estimators": 40, "max_depth": None, "min_samples_leaf": 20, "min_samples_split": 2,
+                "criterion": "gini", "max_features": "sqrt"},
+}
+DEFAULT_CONFIG = "budget"
+MODEL_ROOT = Path(__file__).parent / "models"
+
+
+def load(dataset: str):
+    return sklearn_models.load_model(NAME, FEATURE, Path(__file__).parent, dataset)
+
+
+def load_dir(directory):
+    return sklearn_models.load_dir(FEATURE, directory)
+
+
+def _estimator(config: dict, seed: int):
+    from sklearn.ensemble import ExtraTreesClassifier
+    return ExtraTreesClassifier(**config, n_jobs=-1, random_state=seed)
+
+
+def train(request):
+    config = sklearn_models.named_config(NAME, CONFIGS, DEFAULT_CONFIG, request.config)
+    return sklearn_models.train_forest(request, _estimator, config)
+
+
+@hookimpl
+def crystalmela_feature_extractors():
+    return [FeatureExtractor(FEATURE, "1", lattice_fit_features,
+                             "trial-indexing figures of merit (cubic … rhombohedral) + 1/d² of 10 peaks")]
+
+
+@hookimpl
+def crystalmela_classifiers():
+    return [ClassifierSpec(NAME, "0.1.0", feature=FEATURE, load=load, grid=PAPER_GRID, train=train,
+                           load_dir=load_dir, model_root=str(MODEL_ROOT),
+                           description="extra trees on trial-indexing figures of merit and 1/d² peaks")]

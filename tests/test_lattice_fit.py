@@ -1,0 +1,108 @@
+"""The lattice_fit plugin's trial indexing: a lattice of the right family indexes every peak (also
+with a zero shift), low symmetry indexes few, and the peak picker finds lines, not noise."""
+from __future__ import annotations
+
+import gemmi
+import numpy as np
+import pytest
+
+from crystalmela import PAPER_GRID, Pattern
+from crystalmela.simulate import simulate
+from crystalmela.structure import Crystal
+from crystalmela_lattice_fit import indexing
+from crystalmela_lattice_fit.plugin import lattice_fit_features, pick_peaks
+
+WL = PAPER_GRID.wavelength
+# column of the "fraction indexed" figure of each lattice family in lattice_features()
+FRACTION = {"cP": 1, "cI": 4, "cF": 7, "tP": 10, "tI": 14, "hP": 18, "hR": 22}
+
+
+def _crystal(sg: str, cell, sites):
+    elements = [s[0] for s in sites]
+    return Crystal(cell=cell, hall=gemmi.SpaceGroup(sg).hall, elements=elements,
+                   fract=np.array([s[1] for s in sites], float), occ=np.ones(len(sites)),
+                   u_iso=np.full(len(sites), 0.01))
+
+
+CRYSTALS = {
+    "copper (cF)": (_crystal("F m -3 m", (3.615, 3.615, 3.615, 90, 90, 90), [("Cu", (0, 0, 0))]), "cF"),
+    "rutile (tP)": (_crystal("P 42/m n m", (4.594, 4.594, 2.959, 90, 90, 90),
+                             [("Ti", (0, 0, 0)), ("O", (0.305, 0.305, 0))]), "tP"),
+    "magnesium (hP)": (_crystal("P 63/m m c", (3.209, 3.209, 5.211, 90, 90, 120),
+                                [("Mg", (1 / 3, 2 / 3, 0.25))]), "hP"),
+    "LiCoO2 (hR)": (_crystal("R -3 m:H", (2.816, 2.816, 14.05, 90, 90, 120),
+                             [("Li", (0, 0, 0)), ("Co", (0, 0, 0.5)), ("O", (0, 0, 0.26))]), "hR"),
+}
+
+
+def _peaks(crystal, shift=0.0):
+    return pick_peaks(simulate(crystal)) + shift
+
+
+@pytest.mark.parametrize("name", CRYSTALS)
+def test_the_right_lattice_family_indexes_every_peak(name):
+    crystal, family = CRYSTALS[name]
+    f = indexing.lattice_features(_peaks(crystal), WL)
+    assert f[FRACTION[family]] == 1.0
+    assert f[FRACTION[family] - 1] > 1.0          # log10 de Wolff M > 1
+
+
+@pytest.mark.parametrize("name", CRYSTALS)
+def test_a_zero_shift_larger_than_the_tolerance_is_refined_away(name):
+    crystal, family = CRYSTALS[name]
+    shift = 2 * indexing.TOL_2THETA
+    f = indexing.lattice_features(_peaks(crystal, shift), WL)
+    assert f[FRACTION[family]] == 1.0
+
+
+def test_a_triclinic_pattern_is_not_indexed_by_any_higher_lattice():
+    crystal = _crystal("P -1", (5.13, 6.37, 7.71, 77.3, 83.9, 95.2),
+                       [("Fe", (0.1, 0.2, 0.3)), ("O", (0.35, 0.15, 0.6)), ("O", (0.7, 0.45, 0.1))])
+    tt = _peaks(crystal)
+    assert tt.size >= indexing.N_OBS
+    f = indexing.lattice_features(tt, WL)
+    assert max(f[c] for c in FRACTION.values()) < 0.9
+
+
+def test_picked_peaks_sit_on_the_reflections():
+    from crystalmela.diffraction import reflections
+    crystal = CRYSTALS["rutile (tP)"][0]
+    refl = reflections(crystal, 1.0)
+    lines = np.degrees(2 * np.arcsin(WL / (2 * refl.d)))
+    lines = lines[lines < 90]
+    tt = _peaks(crystal)
+    assert tt.size >= 8
+    assert np.abs(tt[:, None] - lines[None, :]).min(axis=1).max() < 0.01
+
+
+def test_counting_noise_on_a_flat_background_gives_no_peaks():
+    rng = np.random.default_rng(1)
+    x = PAPER_GRID.two_theta
+    y = rng.poisson(200.0, x.size).astype(float)
+    p = Pattern(x, y, wavelength=WL).to_grid(PAPER_GRID)
+    assert pick_peaks(p).size <= 5          # a handful at most (233 before the noise threshold)
+
+
+def test_peaks_on_a_hump_and_noise_are_still_found_and_the_noise_is_not():
+    rng = np.random.default_rng(2)
+    crystal = CRYSTALS["copper (cF)"][0]
+    clean = simulate(crystal)
+    x = clean.x
+    hump = 150 * np.exp(-0.5 * ((x - 22) / 5) ** 2) + 60
+    y = rng.poisson((clean.y + hump) * 5.0) / 5.0
+    p = Pattern(x, y, wavelength=WL).to_grid(PAPER_GRID)
+    noisy, ideal = pick_peaks(p), pick_peaks(clean)
+    assert noisy.size == ideal.size
+    np.testing.assert_allclose(noisy, ideal, atol=0.03)
+
+
+@pytest.mark.parametrize("y", [np.full(PAPER_GRID.n_points, 7.0), 5.0 + (PAPER_GRID.two_theta > 80)])
+def test_a_pattern_without_peaks_gives_zero_features(y):
+    p = Pattern(PAPER_GRID.two_theta, y, wavelength=WL).to_grid(PAPER_GRID)
+    f = lattice_fit_features(p)
+    assert f.shape == (37,) and np.all(f == 0)
+
+
+def test_fewer_than_four_peaks_give_zero_figures():
+    f = indexing.lattice_features(np.array([20.0, 30.0, 40.0]), WL)
+    assert np.all(f[:-1] == 0) and f[-1] == 3
