@@ -25,6 +25,7 @@ TOL_LOOSE = 0.2     # ° 2θ: for scoring trial cells, before refinement
 TOL_MID = 0.1       # ° 2θ: second refinement pass
 Z_MAX = 0.25        # ° 2θ: largest zero shift refined
 N_REFINE = 8        # best trials refined by least squares
+FIRST = 10          # trials with two or more parameters are ranked on this many peaks
 INDEX_MAX = 12      # largest |h|, |k| (and |l| for cubic) in the line tables
 L_MAX = 40          # largest l of the two-parameter lattices (c up to 40 Å reaches l ≈ 45 at 90°)
 
@@ -135,7 +136,7 @@ def peaks_q(two_theta: np.ndarray, wavelength: float) -> tuple[np.ndarray, np.nd
     return q, np.sin(t) / wavelength**2 * np.radians(1.0)
 
 
-def _search(trials, q, slope, score, valid):
+def _search(trials, q, slope, score, valid, first: int | None = None, keep: int = N_REFINE):
     """Score trial parameter rows against the peaks, refine the best few (parameters and a zero shift,
     by weighted least squares on the lines each indexes) and return the best as
     (M, fraction indexed, lines per peak, parameters).
@@ -143,13 +144,16 @@ def _search(trials, q, slope, score, valid):
     Trials are scored at the loose tolerance (trial cells come from shifted low-angle peaks, whose
     errors grow along the pattern); refinement narrows it; the figures use ``TOL_2THETA`` after the
     zero shift is removed. The zero shift stands for every near-constant offset: zero error, sample
-    displacement at low angles, the Kα1+Kα2 blend."""
+    displacement at low angles, the Kα1+Kα2 blend. ``first``: trials are ranked on the first peaks
+    only (for families with many trials), the refinement uses all of them."""
     if trials.shape[0] == 0:
         return 0.0, 0.0, 0.0, None
     q_max = q[-1] + slope[-1] * TOL_2THETA
     loose = slope * TOL_LOOSE
-    err, _, n_calc = score(trials, q, loose, q_max)
-    P = trials[np.argsort(-_rank(err, loose, n_calc, q_max))[:N_REFINE]].copy()
+    k = q.size if first is None else min(first, q.size)
+    q_first = q_max if k == q.size else q[k - 1] + slope[k - 1] * TOL_2THETA
+    err, _, n_calc = score(trials, q[:k], loose[:k], q_first)
+    P = trials[np.argsort(-_rank(err, loose[:k], n_calc, q_first))[:keep]].copy()
     z = np.zeros(P.shape[0])
     for tol_deg in (TOL_LOOSE, TOL_MID):
         qc = q[None, :] - z[:, None] * slope[None, :]
@@ -197,7 +201,8 @@ def fit_planar(q, slope, kind: str):
     P = P[(P[:, 0] > 1e-4) & (P[:, 1] > 1e-4) & (P[:, 0] * tables[0][-1] > q_max)
           & (P[:, 1] * L_MAX**2 > q_max)]
     P = np.unique(np.round(P, 6), axis=0)
-    M, f, n, p = _search(P, q, slope, lambda P, q, t, qm: _score_planar(P, q, t, tables, qm), valid)
+    M, f, n, p = _search(P, q, slope, lambda P, q, t, qm: _score_planar(P, q, t, tables, qm), valid,
+                         first=FIRST)
     return M, f, n, (0.0 if p is None else float(np.sqrt(p[0] / p[1])))
 
 
@@ -220,14 +225,75 @@ def fit_cubic(q, slope, centering: str):
     return M, f, n
 
 
+# Orthorhombic trials: two axes from the first peaks taken as h00 / 0k0 lines (n = 1, 2), the third
+# from a later peak taken as one of these low-index lines (h, k, l > 0).
+_MIXED = np.array([(0, 0, 1), (1, 0, 1), (0, 1, 1), (1, 1, 1), (0, 0, 2), (1, 0, 2), (0, 1, 2),
+                   (2, 0, 1), (0, 2, 1)], float)
+ORTHO_MAX = 10      # largest index along an axis up to the 20th peak (cells ≲ 10 d-spacings long)
+
+
+def _score_ortho(P, q, tol, q_max):
+    """Q = A h² + B k² + C l²: error of each peak to its nearest line, the (h², k², l²) it takes and
+    the number of lines (h, k, l ≥ 0) up to q_max, for trial rows P = (A, B, C)."""
+    A, B, C = P[:, 0], P[:, 1], P[:, 2]
+    q = np.broadcast_to(q, (A.size, tol.size))
+    best = np.full(q.shape, np.inf)
+    coef = np.zeros(q.shape + (3,))
+    n_calc = np.zeros(A.size)
+    k_max = int(np.sqrt(q_max / B.min())) + 1
+    l_max = int(np.sqrt(q_max / C.min())) + 1
+    for k in range(k_max + 1):
+        for l in range(l_max + 1):
+            bc = B * k * k + C * l * l
+            if (bc > q_max + tol[-1]).all():
+                break
+            rest = q - bc[:, None]
+            h = np.rint(np.sqrt(np.maximum(rest, 0.0) / A[:, None]))
+            if k == 0 and l == 0:
+                h = np.maximum(h, 1.0)
+            err = np.abs(A[:, None] * h * h - rest) / tol[None, :]
+            better = err < best
+            best = np.where(better, err, best)
+            coef[..., 0] = np.where(better, h * h, coef[..., 0])
+            coef[..., 1] = np.where(better, k * k, coef[..., 1])
+            coef[..., 2] = np.where(better, l * l, coef[..., 2])
+            lim = (q_max - bc) / A
+            n = np.where(lim >= 0, np.floor(np.sqrt(np.maximum(lim, 0.0))) + 1, 0)
+            n_calc += np.maximum(n - 1, 0) if k == 0 and l == 0 else n
+    return best, coef, n_calc
+
+
+def fit_ortho(q, slope):
+    """Best (A, B, C) for a primitive orthorhombic lattice: returns (M, fraction indexed, n_calc / N).
+    Centred lattices index as primitive ones (with more spare lines, so a lower M)."""
+    q_max = q[-1] * 1.01
+    axial = np.unique(np.r_[q[:6], q[:6] / 4.0])
+    i, j = np.triu_indices(axial.size, 1)
+    peaks = np.arange(min(q.size, 6))
+    A = np.repeat(axial[i], peaks.size * len(_MIXED))
+    B = np.repeat(axial[j], peaks.size * len(_MIXED))
+    jj = np.tile(np.repeat(peaks, len(_MIXED)), i.size)
+    h, k, l = _MIXED[np.tile(np.arange(len(_MIXED)), i.size * peaks.size)].T
+    C = (q[jj] - A * h * h - B * k * k) / (l * l)
+    P = np.c_[A, B, C]
+
+    def valid(p, q_max):
+        return bool((p > 1e-5).all() and np.sqrt(q_max / p).max() <= ORTHO_MAX)
+    P = P[(C > 1e-5)]
+    P = P[np.sqrt(q_max / P).max(axis=1) <= ORTHO_MAX]
+    P = np.unique(np.round(P, 6), axis=0)
+    M, f, n, _ = _search(P, q, slope, _score_ortho, valid, first=FIRST, keep=2 * N_REFINE)
+    return M, f, n
+
+
 CUBIC = ("P", "I", "F")
 PLANAR = ("tP", "tI", "hP", "hR")
 
 
 def lattice_features(two_theta: np.ndarray, wavelength: float) -> np.ndarray:
     """For each of cP, cI, cF: log10 M, fraction indexed, lines per peak; for tP, tI, hP, hR the same
-    plus c/a; then the number of peaks used. Zeros when fewer than 4 peaks."""
-    n_feat = 3 * len(CUBIC) + 4 * len(PLANAR) + 1
+    plus c/a; for oP the first three; then the number of peaks used. Zeros when fewer than 4 peaks."""
+    n_feat = 3 * len(CUBIC) + 4 * len(PLANAR) + 3 + 1
     out = np.zeros(n_feat, dtype=np.float32)
     two_theta = np.sort(np.asarray(two_theta, float))[:N_OBS]
     out[-1] = two_theta.size
@@ -243,4 +309,6 @@ def lattice_features(two_theta: np.ndarray, wavelength: float) -> np.ndarray:
         M, f, n, r = fit_planar(q, slope, kind)
         out[i:i + 4] = (np.log10(max(M, 1e-3)), f, n, r)
         i += 4
+    M, f, n = fit_ortho(q, slope)
+    out[i:i + 3] = (np.log10(max(M, 1e-3)), f, n)
     return out

@@ -1,9 +1,9 @@
 """Registers the trial-indexing features and their extremely-randomized-trees classifier.
 
-Features (``lattice_fit``, 37 numbers): for the first 20 peaks, the best cubic P/I/F, tetragonal P/I,
-hexagonal P and rhombohedral trial cell's figure of merit, fraction of peaks indexed and lines per
-peak (plus c/a for the two-parameter lattices; ``indexing.lattice_features``); then 1/d² of the first
-ten peaks and the number of peaks. Peaks here are picked for indexing (above a background estimate,
+Features (``lattice_fit``, 40 numbers): for the first 20 peaks, the best cubic P/I/F, tetragonal P/I,
+hexagonal P, rhombohedral and orthorhombic trial cell's figure of merit, fraction of peaks indexed and
+lines per peak (plus c/a for the two-parameter lattices; ``indexing.lattice_features``); then 1/d² of
+the first ten peaks and the number of peaks. Peaks here are picked for indexing (above a background estimate,
 sub-step positions), not the paper's every-local-maximum list.
 """
 from __future__ import annotations
@@ -106,8 +106,8 @@ def train(request):
 
 @hookimpl
 def crystalmela_feature_extractors():
-    return [FeatureExtractor(FEATURE, "1", lattice_fit_features,
-                             "trial-indexing figures of merit (cubic … rhombohedral) + 1/d² of 10 peaks")]
+    return [FeatureExtractor(FEATURE, "2", lattice_fit_features,
+                             "trial-indexing figures of merit (cubic … orthorhombic) + 1/d² of 10 peaks")]
 
 
 @hookimpl
