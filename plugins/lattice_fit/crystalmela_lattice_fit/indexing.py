@@ -8,8 +8,8 @@ see raw positions; these figures give them the metric test directly.
 
 Written by hand: the indexing programs crystallographers use (DICVOL, TREOR, McMaille, the GSAS-II
 indexer) are not Python libraries on PyPI, and a full ab-initio indexer is not needed for a feature.
-This one is deliberately small and fast (≈ milliseconds a pattern, so it can run on every training
-pattern): trial cells come from assigning the first peaks to low-index lines, every trial is scored
+This one is deliberately small and fast (≈ 35 ms a pattern on one core, so it can run on every
+training pattern): trial cells come from assigning the first peaks to low-index lines, every trial is scored
 against the first ``N_OBS`` peaks at once (nearest allowed line per peak, vectorised), and the best few
 are refined by linear least squares on the lines they index.
 """
@@ -28,10 +28,6 @@ N_REFINE = 8        # best trials refined by least squares
 FIRST = 10          # trials with two or more parameters are ranked on this many peaks
 INDEX_MAX = 12      # largest |h|, |k| (and |l| for cubic) in the line tables
 L_MAX = 40          # largest l of the two-parameter lattices (c up to 40 Å reaches l ≈ 45 at 90°)
-
-
-
-
 
 
 @lru_cache(maxsize=None)

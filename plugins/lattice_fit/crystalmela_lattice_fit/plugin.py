@@ -4,7 +4,7 @@ Features (``lattice_fit``, 40 numbers): for the first 20 peaks, the best cubic P
 hexagonal P, rhombohedral and orthorhombic trial cell's figure of merit, fraction of peaks indexed and
 lines per peak (plus c/a for the two-parameter lattices; ``indexing.lattice_features``); then 1/d² of
 the first ten peaks and the number of peaks. Peaks here are picked for indexing (above a background estimate,
-sub-step positions), not the paper's every-local-maximum list.
+sub-step positions, resolved Cu Kα2 lines dropped), not the paper's every-local-maximum list.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from crystalmela import PAPER_GRID, ClassifierSpec, FeatureExtractor, Pattern, hookimpl
 from crystalmela import sklearn_models
 from crystalmela.features import local_maxima
+from crystalmela.profiles import CU_KA1, CU_KA2
 
 from .indexing import lattice_features
 
@@ -27,6 +28,8 @@ BACKGROUND_DEG = 1.5     # morphological-opening window: wider than any peak, na
 APART_DEG = 0.06         # a peak is the highest point within ± this
 MIN_TWO_THETA = 2.0
 NOISE_SIGMAS = 5.0       # … and this many times the counting noise
+KA2_TOL_DEG = 0.04       # a peak this close to a stronger peak's Kα2 position is that peak's Kα2 line
+KA2_MAX_HEIGHT = 0.85    # … when it is at most this fraction of that peak's height (0.5 + overlap)
 
 
 def _window(y: np.ndarray, width: int, fn) -> np.ndarray:
@@ -63,7 +66,25 @@ def pick_peaks(pattern: Pattern) -> np.ndarray:
     a, b, c = y[idx - 1], y[idx], y[idx + 1]
     den = a - 2 * b + c
     off = np.where(den < 0, 0.5 * (a - c) / np.where(den < 0, den, -1.0), 0.0)
-    return pattern.x[idx] + np.clip(off, -0.5, 0.5) * step
+    tt = pattern.x[idx] + np.clip(off, -0.5, 0.5) * step
+    return tt[~ka2_partners(tt, net[idx])]
+
+
+def ka2_partners(two_theta: np.ndarray, height: np.ndarray) -> np.ndarray:
+    """Mask of peaks that are the resolved Cu Kα2 line of a stronger peak just below them.
+
+    An unstripped Kα2 doublet (most laboratory scans) splits every line above ≈ 40° into two peaks;
+    left in, the second is a line no lattice indexes and halves the fraction indexed of the true cell.
+    Patterns from other anodes are converted to the Cu Kα1 scale through d, so their Kα2 lines sit
+    at the Cu ratio only approximately; they are kept (and cost some fraction indexed)."""
+    if two_theta.size < 2:
+        return np.zeros(two_theta.size, dtype=bool)
+    s = np.sin(np.radians(two_theta / 2.0)) * (CU_KA2 / CU_KA1)
+    partner = np.where(s < 1.0, 2.0 * np.degrees(np.arcsin(np.minimum(s, 1.0))), np.inf)
+    close = np.abs(two_theta[None, :] - partner[:, None]) <= KA2_TOL_DEG      # [i, j]: j is i's Kα2?
+    close &= height[None, :] <= KA2_MAX_HEIGHT * height[:, None]
+    close &= two_theta[None, :] > two_theta[:, None]
+    return close.any(axis=0)
 
 
 def lattice_fit_features(pattern: Pattern) -> np.ndarray:
@@ -106,7 +127,7 @@ def train(request):
 
 @hookimpl
 def crystalmela_feature_extractors():
-    return [FeatureExtractor(FEATURE, "2", lattice_fit_features,
+    return [FeatureExtractor(FEATURE, "3", lattice_fit_features,
                              "trial-indexing figures of merit (cubic … orthorhombic) + 1/d² of 10 peaks")]
 
 
