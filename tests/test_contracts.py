@@ -46,7 +46,7 @@ def test_suzuki_features_are_inverse_d_squared(gridded):
     assert f[0] == pytest.approx(1 / d ** 2, rel=2e-3) and not f[1:10].any()
 
 
-@pytest.mark.parametrize("name", ["random_forest", "extra_trees", "cnn_flax", "toy_a", "toy_b"])
+@pytest.mark.parametrize("name", ["random_forest", "extra_trees", "cnn_flax", "lattice_fit", "toy_a", "toy_b"])
 def test_classifier_contract(name, toy, xy_file):
     reg = cm.get_registry()
     spec = reg.classifier(name)

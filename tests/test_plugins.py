@@ -15,10 +15,10 @@ from crystalmela.cli import main
 def test_builtin_plugins_load_through_entry_points():
     infos, failures = plugins.list_plugins()
     names = {i.name for i in infos}
-    assert {"core", "readers", "random_forest", "extra_trees", "cnn_flax"} <= names
+    assert {"core", "readers", "random_forest", "extra_trees", "cnn_flax", "lattice_fit"} <= names
     assert failures == []
     reg = cm.get_registry()
-    assert {"random_forest", "extra_trees", "cnn_flax"} <= set(reg.classifiers)
+    assert {"random_forest", "extra_trees", "cnn_flax", "lattice_fit"} <= set(reg.classifiers)
     assert {"profile", "paper_peaks", "suzuki_inv_d2"} <= set(reg.features)
     assert reg.provider[("reader", "xy")] == "readers"
 
