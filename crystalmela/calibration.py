@@ -104,28 +104,58 @@ def calibrate_trained(spec, request, n: int = 4000, batch: int = 500) -> dict:
 
 
 # ------------------------------------------------------------------------------------- ensemble
-# Averaging calibrated models is not calibrated (three models that disagree spread the mass: on
-# lab-like patterns the mean is under-confident). The ensemble gets its own temperature, fitted for
-# one exact set of installed models (identified by their weights' sha256) and the default weights;
-# any other combination is shown uncalibrated, and the result says which temperatures ran.
+# Averaging calibrated models is not calibrated (models that disagree spread the mass: on lab-like
+# patterns the mean is under-confident), and equal weights let weak models outvote a strong one. The
+# ensemble gets its own weights and temperature, fitted for one exact set of installed models
+# (identified by their weights' sha256); any other combination, or weights the user chose, is shown
+# uncalibrated with the weights given, and the result says which temperatures ran.
 ENSEMBLE_DIR = Path(__file__).parent / "ensembles"
 
 
-def ensemble_temperature(models: dict, dataset: str, weights=None, folder: Path | None = None) -> float:
-    """The fitted ensemble temperature for exactly these loaded ``models`` (name → model with a
-    ``card``) and default weights; 1.0 when none was fitted for them."""
+def ensemble_defaults(models: dict, dataset: str, folder: Path | None = None) -> tuple[dict | None, float]:
+    """(weights, temperature) fitted for exactly these loaded ``models`` (name → model with a
+    ``card``); ``(None, 1.0)`` when none were fitted for them. Weights are None for records fitted
+    with equal weights."""
     path = (folder or ENSEMBLE_DIR) / f"{dataset}.json"
-    if weights or not path.is_file():
-        return 1.0
+    if not path.is_file():
+        return None, 1.0
     try:
         rec = _ensemble_record(str(path), path.stat().st_mtime_ns)
         shas = {n: getattr(getattr(m, "card", None), "sha256", None) for n, m in models.items()}
         if rec.get("models") != shas:
-            return 1.0
+            return None, 1.0
         t = float(rec["temperature"])
+        w = rec.get("weights")
+        weights = {n: float(w[n]) for n in shas} if isinstance(w, dict) else None
     except (ValueError, KeyError, TypeError):
-        return 1.0
-    return t if t > 0 else 1.0
+        return None, 1.0
+    return weights, (t if t > 0 else 1.0)
+
+
+def fit_weights(probs: dict, y: np.ndarray) -> dict:
+    """Non-negative weights of the log-linear pool (the core's weighted geometric mean) that maximise
+    the likelihood of labels ``y``, scaled to mean 1. The pool's sharpness is left to the temperature
+    fitted after it. Log-probabilities are clipped at ``EPS`` as the combiner clips them."""
+    from scipy.optimize import minimize
+    names = sorted(probs)
+    y = np.asarray(y)
+    logs = np.stack([np.log(np.clip(np.asarray(probs[n], float), EPS, 1.0)) for n in names])  # (m, n, 7)
+    rows = np.arange(len(y))
+
+    def loss(a):
+        z = np.tensordot(a, logs, axes=1)
+        z -= z.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(z).sum(axis=1))
+        soft = np.exp(z - lse[:, None])
+        grad = -(logs[:, rows, y] - np.einsum("mnk,nk->mn", logs, soft)).mean(axis=1)
+        return -(z[rows, y] - lse).mean(), grad
+
+    res = minimize(loss, np.full(len(names), 1.0 / len(names)), jac=True, method="L-BFGS-B",
+                   bounds=[(0.0, None)] * len(names))
+    a = np.maximum(res.x, 0.0)
+    if not np.isfinite(a).all() or a.sum() <= 0:
+        return {n: 1.0 for n in names}
+    return {n: round(float(v), 4) for n, v in zip(names, a / a.sum() * len(names))}
 
 
 @lru_cache(maxsize=16)
@@ -168,19 +198,23 @@ def val_probabilities(dataset: str, data: str | Path, *, n: int = 4000, seed: in
 
 
 def fit_ensemble(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0, augment=None,
-                 registry=None, out: Path | None = None) -> dict:
-    """Fit the temperature of the installed models' ensemble on ``n`` val-split patterns of the
-    built data set ``data`` (rendered under ``augment``, each model fed as in training and at its
-    own temperature) and write ``<out or ENSEMBLE_DIR>/<dataset>.json``. Returns the record."""
+                 registry=None, out: Path | None = None, equal_weights: bool = False) -> dict:
+    """Fit the weights (unless ``equal_weights``) and temperature of the installed models' ensemble
+    on ``n`` val-split patterns of the built data set ``data`` (rendered under ``augment``, each model
+    fed as in training and at its own temperature) and write ``<out or ENSEMBLE_DIR>/<dataset>.json``.
+    Returns the record, with the top-1 of equal weights beside that of the fitted ones."""
     from .plugins import get_registry
     from .predict import combine_rows
     registry = registry or get_registry()
     probs, y, shas = val_probabilities(dataset, data, n=n, seed=seed, augment=augment, registry=registry)
-    ens = combine_rows(probs, dataset, registry=registry)
+    equal = combine_rows(probs, dataset, registry=registry)
+    weights = None if equal_weights or len(probs) < 2 else fit_weights(probs, y)
+    ens = equal if weights is None else combine_rows(probs, dataset, weights=weights, registry=registry)
     kind = "lab-condition augmented" if augment is not None else "clean"
     record = calibration_record(ens, y, f"{len(y)} {kind} patterns of the val split of {data}")
-    record.update({"dataset": dataset, "models": shas, "weights": "default",
-                   "accuracy": float((ens.argmax(axis=1) == y).mean())})
+    record.update({"dataset": dataset, "models": shas, "weights": weights or "default",
+                   "accuracy": float((ens.argmax(axis=1) == y).mean()),
+                   "accuracy_equal_weights": float((equal.argmax(axis=1) == y).mean())})
     folder = out or ENSEMBLE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{dataset}.json").write_text(json.dumps(record, indent=1) + "\n")

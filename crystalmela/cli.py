@@ -312,10 +312,13 @@ def cmd_calibrate(args) -> int:
     augment = _augment_settings(args.augment)
     for ds in (DATASETS if args.dataset == "all" else (args.dataset,)):
         rec = fit_ensemble(ds, data, n=args.n, seed=args.seed, augment=augment,
-                           out=Path(args.out) if args.out else None)
-        print(f"ensemble [{ds}] of {', '.join(rec['models'])}: T = {rec['temperature']:.3f}, ECE "
-              f"{rec['ece_before']:.3f} -> {rec['ece_after']:.3f}, top-1 {rec['accuracy']:.3f} "
-              f"({rec['fitted_on']})")
+                           out=Path(args.out) if args.out else None, equal_weights=args.equal_weights)
+        w = rec["weights"]
+        weights = "equal weights" if not isinstance(w, dict) else \
+            "weights " + ", ".join(f"{n} {v:.2f}" for n, v in w.items())
+        print(f"ensemble [{ds}] of {', '.join(rec['models'])}: {weights}; T = {rec['temperature']:.3f}, "
+              f"ECE {rec['ece_before']:.3f} -> {rec['ece_after']:.3f}, top-1 {rec['accuracy']:.3f} "
+              f"(equal weights {rec['accuracy_equal_weights']:.3f}; {rec['fitted_on']})")
     return EXIT_OK
 
 
@@ -472,13 +475,15 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--max-upload-mb", type=float, help="per-file limit (default 20)")
     w.set_defaults(func=cmd_serve)
 
-    c = sub.add_parser("calibrate", help="fit the temperature of the installed models' ensemble")
+    c = sub.add_parser("calibrate", help="fit the weights and temperature of the installed models' ensemble")
     c.add_argument("--data", required=True, metavar="DATA_DIR", help="a `crystalmela dataset build` folder")
     c.add_argument("--dataset", choices=[*DATASETS, "all"], default="all")
     c.add_argument("--n", type=int, default=4000, help="val-split patterns to fit on (default 4000)")
     c.add_argument("--augment", default="lab", metavar="lab|none|FILE.json")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", help="folder for <dataset>.json (default: the core's ensembles/ folder)")
+    c.add_argument("--equal-weights", action="store_true",
+                   help="fit only the temperature; every model weighs 1 (default: fit the weights too)")
     c.set_defaults(func=cmd_calibrate)
 
     e = sub.add_parser("evaluate", help="cross-validate models on a data set, or score them on labelled patterns")

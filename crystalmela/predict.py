@@ -6,7 +6,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from .calibration import ensemble_temperature, preprocess_of, scale, temperature_of
+from .calibration import ensemble_defaults, preprocess_of, scale, temperature_of
 from .errors import CrystalmelaError, PatternError, UnknownModelError
 from .pattern import Pattern
 from .plugins import Registry, get_registry
@@ -113,15 +113,19 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
 
     ensemble: dict[str, float] = {}
     if probs:
-        combined = registry.pm.hook.crystalmela_combine(probabilities=probs, weights=dict(weights or {}),
-                                                        dataset=dataset)
+        # the weights and temperature fitted for exactly these models, unless the user chose weights
+        fitted, t = (None, 1.0) if weights or errors else \
+            ensemble_defaults({n: registry.model(n, dataset) for n in probs}, dataset)
+        if fitted:
+            notes.append("ensemble weights fitted on val patterns: "
+                         + ", ".join(f"{n} {w:.2f}" for n, w in sorted(fitted.items())))
+        combined = registry.pm.hook.crystalmela_combine(probabilities=probs,
+                                                        weights=dict(weights or fitted or {}), dataset=dataset)
         try:
             combined = _check_probs("ensemble combiner", combined)
-            if calibrate and not errors:
-                t = ensemble_temperature({n: registry.model(n, dataset) for n in probs}, dataset, weights)
-                if t != 1.0:
-                    combined = scale(combined, t)
-                    temperatures["ensemble"] = t
+            if calibrate and t != 1.0:
+                combined = scale(combined, t)
+                temperatures["ensemble"] = t
             ensemble = as_probabilities(combined)
         except CrystalmelaError as exc:
             errors["ensemble"] = str(exc)

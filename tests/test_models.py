@@ -14,6 +14,7 @@ from crystalmela.dataset import BuildSettings, build
 from crystalmela.errors import ModelNotAvailableError
 from crystalmela.modelcard import read_verified
 from crystalmela.plugins import get_registry
+from crystalmela.predict import combine_rows
 from crystalmela.systems import CRYSTAL_SYSTEMS, DATASETS
 from crystalmela.training import TrainRequest
 
@@ -151,11 +152,20 @@ def test_ensemble_temperature_is_tied_to_the_exact_models(tmp_path, tiny_data, m
         reg.use_model(name, "full", spec.load_dir(tmp_path / name))
     rec = calibration.fit_ensemble("full", tiny_data, n=30, out=tmp_path / "ens")
     assert set(rec["models"]) == set(MODELS) and rec["temperature"] > 0 and rec["n"] > 0
+    assert set(rec["weights"]) == set(MODELS) and sum(rec["weights"].values()) == pytest.approx(4, abs=1e-3)
     monkeypatch.setattr(calibration, "ENSEMBLE_DIR", tmp_path / "ens")
     pred = predict(EXAMPLE)
     if rec["temperature"] != 1.0:
         assert pred.temperatures["ensemble"] == pytest.approx(rec["temperature"])
-    assert "ensemble" not in predict(EXAMPLE, weights={"cnn_flax": 2}).temperatures
+    # the fitted weights are the ones combined, and said so
+    raw = predict(EXAMPLE, calibrate=False)
+    pooled = combine_rows({m: np.array([[raw.per_model[m][c] for c in CRYSTAL_SYSTEMS]]) for m in MODELS},
+                          weights=rec["weights"])[0]
+    assert [raw.ensemble[c] for c in CRYSTAL_SYSTEMS] == pytest.approx(pooled.tolist(), abs=2e-6)
+    assert any(n.startswith("ensemble weights fitted") for n in pred.notes)
+    chosen = predict(EXAMPLE, weights={"cnn_flax": 2})
+    assert "ensemble" not in chosen.temperatures
+    assert not any(n.startswith("ensemble weights fitted") for n in chosen.notes)
     assert "ensemble" not in predict(EXAMPLE, models=["cnn_flax", "random_forest"]).temperatures
     assert "ensemble" not in predict(EXAMPLE, calibrate=False).temperatures
     # other weights than those it was fitted for: not applied

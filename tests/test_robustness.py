@@ -173,6 +173,48 @@ def test_temperature_scaling_fixes_overconfidence():
     assert np.allclose(q.sum(axis=1), 1) and (q.argmax(axis=1) == p.argmax(axis=1)).all()
 
 
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_fitted_ensemble_weights_favour_the_informative_model():
+    """One model sees the label, one is noise, one is a weaker copy of the first: the noise gets
+    (near) zero weight, and the fitted pool beats equal weights in likelihood."""
+    from crystalmela.predict import combine_rows
+    rng = np.random.default_rng(3)
+    n = 3000
+    y = rng.integers(0, 7, n)
+    good = rng.normal(0, 1, (n, 7))
+    good[np.arange(n), y] += 2.0
+    probs = {"good": _softmax(good), "noise": _softmax(rng.normal(0, 2, (n, 7))),
+             "weak": _softmax(0.3 * good + rng.normal(0, 1, (n, 7)))}
+    w = calibration.fit_weights(probs, y)
+    assert set(w) == set(probs) and sum(w.values()) == pytest.approx(3, abs=1e-3)
+    assert w["good"] > 2 * w["weak"] and w["noise"] < 0.1
+    fitted = combine_rows(probs, weights=w)
+    equal = combine_rows(probs)
+    assert calibration.nll(fitted, y) < calibration.nll(equal, y)
+    assert (fitted.argmax(1) == y).mean() > (equal.argmax(1) == y).mean()
+
+
+def test_fit_weights_gradient_matches_finite_differences(monkeypatch):
+    import scipy.optimize
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 7, 200)
+    probs = {k: _softmax(rng.normal(0, 1, (200, 7))) for k in "abc"}
+    captured, real = {}, scipy.optimize.minimize
+
+    def spy(fun, x0, **kw):
+        captured["fun"] = fun
+        return real(fun, x0, **kw)
+    monkeypatch.setattr(scipy.optimize, "minimize", spy)
+    calibration.fit_weights(probs, y)
+    f = captured["fun"]
+    x = np.array([0.3, 0.7, 1.1])
+    assert scipy.optimize.check_grad(lambda a: f(a)[0], lambda a: f(a)[1], x) < 1e-5
+
+
 def test_unsure_flag(toy, xy_file):
     import crystalmela as cm
     pred = cm.predict(xy_file, models=["toy_a"], unsure_below=1.01)
