@@ -83,7 +83,8 @@ def test_register_login_upload_plot_history_and_privacy(server, browser):
     ana.wait_for_selector(".probability-plot .main-svg")
     assert "Top-1:" in ana.inner_text("main")
     bars = ana.locator(".probability-plot .legend .traces").count()
-    assert bars == 4                                                   # three models + ensemble
+    from crystalmela.plugins import get_registry
+    assert bars == len(get_registry().classifiers) + 1                # every installed model + ensemble
     run_url = ana.url if "/runs/" in ana.url else None
     ana.goto(f"{server}/history")
     row = ana.locator("#history tr", has_text="LiCoO2.RAW")
