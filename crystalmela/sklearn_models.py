@@ -75,3 +75,28 @@ def load_dir(feature: str, directory: str | Path) -> Forest:
         raise ModelNotAvailableError(f"{weights}: trained on feature {card.feature!r}, not {feature!r}")
     import dataclasses
     return dataclasses.replace(load(weights), card=card)
+
+
+def forest_classifier(name: str, version: str, *, feature: str, package_dir: str | Path,
+                      configs: dict[str, dict], default: str, estimator: str, description: str = ""):
+    """The ClassifierSpec of a scikit-learn forest plugin: load from ``package_dir/models/``,
+    ``load_dir``, and ``train`` with the named ``configs`` (``default`` unless the user names one).
+    ``estimator`` is a class of ``sklearn.ensemble`` (imported only when training), fitted with all
+    cores and the request's seed. Our three forest plugins are built with it; so can anyone's."""
+    from .pattern import PAPER_GRID
+    from .specs import ClassifierSpec
+    package_dir = Path(package_dir)
+
+    def load(dataset: str) -> Forest:
+        return load_model(name, feature, package_dir, dataset)
+
+    def make_estimator(config: dict, seed: int):
+        import sklearn.ensemble
+        return getattr(sklearn.ensemble, estimator)(**config, n_jobs=-1, random_state=seed)
+
+    def train(request):
+        return train_forest(request, make_estimator, named_config(name, configs, default, request.config))
+
+    return ClassifierSpec(name, version, feature=feature, load=load, grid=PAPER_GRID, train=train,
+                          load_dir=lambda directory: load_dir(feature, directory),
+                          model_root=str(package_dir / "models"), description=description)

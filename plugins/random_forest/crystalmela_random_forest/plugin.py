@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crystalmela import PAPER_GRID, ClassifierSpec, FeatureExtractor, Pattern, hookimpl
+from crystalmela import FeatureExtractor, Pattern, hookimpl
 from crystalmela.features import peak_indices
 from crystalmela import sklearn_models
 
@@ -43,25 +43,6 @@ CONFIGS = {
                "criterion": "gini", "max_features": "sqrt"},
 }
 DEFAULT_CONFIG = "budget"
-MODEL_ROOT = Path(__file__).parent / "models"
-
-
-def load(dataset: str):
-    return sklearn_models.load_model(NAME, FEATURE, Path(__file__).parent, dataset)
-
-
-def load_dir(directory):
-    return sklearn_models.load_dir(FEATURE, directory)
-
-
-def _estimator(config: dict, seed: int):
-    from sklearn.ensemble import RandomForestClassifier
-    return RandomForestClassifier(**config, n_jobs=-1, random_state=seed)
-
-
-def train(request):
-    config = sklearn_models.named_config(NAME, CONFIGS, DEFAULT_CONFIG, request.config)
-    return sklearn_models.train_forest(request, _estimator, config)
 
 
 @hookimpl
@@ -72,6 +53,6 @@ def crystalmela_feature_extractors():
 
 @hookimpl
 def crystalmela_classifiers():
-    return [ClassifierSpec(NAME, "0.1.0", feature=FEATURE, load=load, grid=PAPER_GRID, train=train,
-                           load_dir=load_dir, model_root=str(MODEL_ROOT),
-                           description="random forest on peak positions (CrystalMELA paper)")]
+    return [sklearn_models.forest_classifier(NAME, "0.1.0", feature=FEATURE, package_dir=Path(__file__).parent,
+                                             configs=CONFIGS, default=DEFAULT_CONFIG, estimator="RandomForestClassifier",
+                                             description="random forest on peak positions (CrystalMELA paper)")]
