@@ -120,13 +120,19 @@ def ensemble_defaults(models: dict, dataset: str, folder: Path | None = None) ->
     if not path.is_file():
         return None, 1.0
     try:
-        rec = _ensemble_record(str(path), path.stat().st_mtime_ns)
+        st = path.stat()
+        rec = _ensemble_record(str(path), st.st_mtime_ns, st.st_size)
         shas = {n: getattr(getattr(m, "card", None), "sha256", None) for n, m in models.items()}
         if rec.get("models") != shas:
             return None, 1.0
         t = float(rec["temperature"])
         w = rec.get("weights")
+        if not (w == "default" or isinstance(w, dict)):
+            return None, 1.0
         weights = {n: float(w[n]) for n in shas} if isinstance(w, dict) else None
+        if weights and not (all(np.isfinite(v) and v >= 0 for v in weights.values())
+                            and sum(weights.values()) > 0):
+            return None, 1.0
     except (ValueError, KeyError, TypeError):
         return None, 1.0
     return weights, (t if t > 0 else 1.0)
@@ -159,7 +165,7 @@ def fit_weights(probs: dict, y: np.ndarray) -> dict:
 
 
 @lru_cache(maxsize=16)
-def _ensemble_record(path: str, mtime_ns: int) -> dict:
+def _ensemble_record(path: str, mtime_ns: int, size: int) -> dict:
     """The parsed record, read once per file version (predict calls this for every pattern)."""
     return json.loads(Path(path).read_text())
 

@@ -168,6 +168,12 @@ def test_ensemble_temperature_is_tied_to_the_exact_models(tmp_path, tiny_data, m
     assert not any(n.startswith("ensemble weights fitted") for n in chosen.notes)
     assert "ensemble" not in predict(EXAMPLE, models=["cnn_flax", "random_forest"]).temperatures
     assert "ensemble" not in predict(EXAMPLE, calibrate=False).temperatures
+    # a damaged record (negative or missing weights) is ignored, not a traceback
+    for bad in ({**rec["weights"], "cnn_flax": -1.0}, {"cnn_flax": 1.0}, "heavy"):
+        (tmp_path / "ens" / "full.json").write_text(json.dumps({**rec, "weights": bad}))
+        damaged = predict(EXAMPLE)
+        assert "ensemble" not in damaged.temperatures and not damaged.errors
+    (tmp_path / "ens" / "full.json").write_text(json.dumps(rec))
     # other weights than those it was fitted for: not applied
     other = json.loads((tmp_path / "ens" / "full.json").read_text())
     other["models"]["cnn_flax"] = "0" * 64
