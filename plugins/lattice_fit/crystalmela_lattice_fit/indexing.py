@@ -79,15 +79,15 @@ def _nearest(table: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.where(np.abs(x - lo) <= np.abs(x - hi), lo, hi)
 
 
-def _score_planar(P, q, tol, tables, q_max):
+def _score_planar(P, q, tol, tables, q_max, want_coef=True):
     """For trial cells P = (A, C) (n, 2): each observed line's error (n, N) to its nearest allowed line
-    in units of its tolerance, the assigned coefficients (n, N, 2) = (m, l²), and the number of lines
-    up to q_max (n,)."""
+    in units of its tolerance, the assigned coefficients (n, N, 2) = (m, l²) (None unless
+    ``want_coef``: only refinement needs them), and the number of lines up to q_max (n,)."""
     A, C = P[:, 0], P[:, 1]
     q = np.broadcast_to(q, (A.size, tol.size))            # one row per trial (its own zero shift)
     n, N = q.shape
     best = np.full((n, N), np.inf)
-    coef = np.zeros((n, N, 2))
+    coef = np.zeros((n, N, 2)) if want_coef else None
     n_calc = np.zeros(n)
     for l, table in enumerate(tables):
         rest = q - C[:, None] * l * l                     # what the in-plane part must supply
@@ -95,16 +95,17 @@ def _score_planar(P, q, tol, tables, q_max):
             break
         m = _nearest(table, rest / A[:, None])
         err = np.abs(A[:, None] * m + C[:, None] * l * l - q) / tol[None, :]
-        better = err < best
-        best = np.where(better, err, best)
-        coef[..., 0] = np.where(better, m, coef[..., 0])
-        coef[..., 1] = np.where(better, l * l, coef[..., 1])
+        if want_coef:
+            better = err < best
+            coef[..., 0] = np.where(better, m, coef[..., 0])
+            coef[..., 1] = np.where(better, l * l, coef[..., 1])
+        best = np.minimum(best, err)
         lim = (q_max - C * l * l) / A
         n_calc += np.where(lim >= 0, np.searchsorted(table, lim, side="right"), 0)
     return best, coef, n_calc
 
 
-def _score_cubic(P, q, tol, table, q_max):
+def _score_cubic(P, q, tol, table, q_max, want_coef=True):
     A = P[:, 0]
     q = np.broadcast_to(q, (A.size, tol.size))
     s = _nearest(table, q / A[:, None])
@@ -148,7 +149,7 @@ def _search(trials, q, slope, score, valid, first: int | None = None, keep: int 
     loose = slope * TOL_LOOSE
     k = q.size if first is None else min(first, q.size)
     q_first = q_max if k == q.size else q[k - 1] + slope[k - 1] * TOL_2THETA
-    err, _, n_calc = score(trials, q[:k], loose[:k], q_first)
+    err, _, n_calc = score(trials, q[:k], loose[:k], q_first, want_coef=False)
     P = trials[np.argsort(-_rank(err, loose[:k], n_calc, q_first))[:keep]].copy()
     z = np.zeros(P.shape[0])
     for tol_deg in (TOL_LOOSE, TOL_MID):
@@ -163,7 +164,7 @@ def _search(trials, q, slope, score, valid, first: int | None = None, keep: int 
             if (p[:-1] > 1e-5).all() and abs(p[-1]) <= Z_MAX and valid(p[:-1], q_max):
                 P[i], z[i] = p[:-1], p[-1]
     tol = slope * TOL_2THETA
-    e, _, n_calc = score(P, q[None, :] - z[:, None] * slope[None, :], tol, q_max)
+    e, _, n_calc = score(P, q[None, :] - z[:, None] * slope[None, :], tol, q_max, want_coef=False)
     r = _rank(e, tol, n_calc, q_max)
     b = int(np.argmax(r))
     if r[b] <= 0:
@@ -197,7 +198,7 @@ def fit_planar(q, slope, kind: str):
     P = P[(P[:, 0] > 1e-4) & (P[:, 1] > 1e-4) & (P[:, 0] * tables[0][-1] > q_max)
           & (P[:, 1] * L_MAX**2 > q_max)]
     P = np.unique(np.round(P, 6), axis=0)
-    M, f, n, p = _search(P, q, slope, lambda P, q, t, qm: _score_planar(P, q, t, tables, qm), valid,
+    M, f, n, p = _search(P, q, slope, lambda P, q, t, qm, **kw: _score_planar(P, q, t, tables, qm, **kw), valid,
                          first=FIRST)
     return M, f, n, (0.0 if p is None else float(np.sqrt(p[0] / p[1])))
 
@@ -216,7 +217,7 @@ def fit_cubic(q, slope, centering: str):
     q_max = q[-1] * 1.01
     A = (q[:4, None] / table[None, :6]).ravel()
     A = A[A * table[-1] > q_max][:, None]
-    M, f, n, _ = _search(A, q, slope, lambda P, q, t, qm: _score_cubic(P, q, t, table, qm),
+    M, f, n, _ = _search(A, q, slope, lambda P, q, t, qm, **kw: _score_cubic(P, q, t, table, qm, **kw),
                          lambda p, q_max: p[0] * table[-1] > q_max)
     return M, f, n
 
@@ -228,13 +229,13 @@ _MIXED = np.array([(0, 0, 1), (1, 0, 1), (0, 1, 1), (1, 1, 1), (0, 0, 2), (1, 0,
 ORTHO_MAX = 10      # largest index along an axis up to the 20th peak (cells ≲ 10 d-spacings long)
 
 
-def _score_ortho(P, q, tol, q_max):
+def _score_ortho(P, q, tol, q_max, want_coef=True):
     """Q = A h² + B k² + C l²: error of each peak to its nearest line, the (h², k², l²) it takes and
     the number of lines (h, k, l ≥ 0) up to q_max, for trial rows P = (A, B, C)."""
     A, B, C = P[:, 0], P[:, 1], P[:, 2]
     q = np.broadcast_to(q, (A.size, tol.size))
     best = np.full(q.shape, np.inf)
-    coef = np.zeros(q.shape + (3,))
+    coef = np.zeros(q.shape + (3,)) if want_coef else None
     n_calc = np.zeros(A.size)
     k_max = int(np.sqrt(q_max / B.min())) + 1
     l_max = int(np.sqrt(q_max / C.min())) + 1
@@ -248,11 +249,12 @@ def _score_ortho(P, q, tol, q_max):
             if k == 0 and l == 0:
                 h = np.maximum(h, 1.0)
             err = np.abs(A[:, None] * h * h - rest) / tol[None, :]
-            better = err < best
-            best = np.where(better, err, best)
-            coef[..., 0] = np.where(better, h * h, coef[..., 0])
-            coef[..., 1] = np.where(better, k * k, coef[..., 1])
-            coef[..., 2] = np.where(better, l * l, coef[..., 2])
+            if want_coef:
+                better = err < best
+                coef[..., 0] = np.where(better, h * h, coef[..., 0])
+                coef[..., 1] = np.where(better, k * k, coef[..., 1])
+                coef[..., 2] = np.where(better, l * l, coef[..., 2])
+            best = np.minimum(best, err)
             lim = (q_max - bc) / A
             n = np.where(lim >= 0, np.floor(np.sqrt(np.maximum(lim, 0.0))) + 1, 0)
             n_calc += np.maximum(n - 1, 0) if k == 0 and l == 0 else n
