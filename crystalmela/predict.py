@@ -71,6 +71,7 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
     """
     registry = registry or get_registry()
     names = _select(registry, models, dataset)
+    check_weights(weights)
     gridded: dict = {}
     feats: dict = {}
     probs: dict[str, np.ndarray] = {}
@@ -140,11 +141,23 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
                       unsure_below=unsure_below)
 
 
+def check_weights(weights: Mapping[str, float] | None) -> None:
+    """User-given ensemble weights: finite, non-negative, not all zero (else a clear error, before
+    any model runs, rather than the combiner failing after)."""
+    if not weights:
+        return
+    bad = {n: w for n, w in weights.items() if not (np.isfinite(w) and w >= 0)}
+    if bad or sum(weights.values()) <= 0:
+        raise CrystalmelaError("ensemble weights must be finite, non-negative and not all zero; got "
+                               + ", ".join(f"{n}={w:g}" for n, w in weights.items()))
+
+
 def combine_rows(probabilities: Mapping[str, np.ndarray], dataset: str = "full", *,
                  weights: Mapping[str, float] | None = None, registry: Registry | None = None) -> np.ndarray:
     """The ensemble of many patterns at once: ``probabilities[name]`` is an (n, 7) array per model;
     the combiner hook is called row by row, exactly as for a single prediction."""
     registry = registry or get_registry()
+    check_weights(weights)
     names = list(probabilities)
     n = len(next(iter(probabilities.values())))
     out = np.empty((n, len(CRYSTAL_SYSTEMS)))

@@ -102,6 +102,13 @@ def test_cli_exit_1_when_no_model_answers(toy, xy_file):
     assert main(["predict", str(xy_file), "--json", "--models", "toy_broken"]) == 1
 
 
+@pytest.mark.parametrize("weights", ["toy_a=-1", "toy_a=0,toy_b=0", "toy_a=nan", "toy_a=inf"])
+def test_cli_bad_weight_values_are_refused_before_predicting(toy, xy_file, capsys, weights):
+    assert main(["predict", str(xy_file), "--models", "toy_a,toy_b", "--weights", weights]) == 2
+    err = capsys.readouterr().err
+    assert "weights must be finite, non-negative and not all zero" in err and "internal error" not in err
+
+
 def test_cli_weights_parse_error(toy, xy_file, capsys):
     assert main(["predict", str(xy_file), "--weights", "toy_a"]) == 2
     assert "NAME=NUMBER" in capsys.readouterr().err
