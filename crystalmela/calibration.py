@@ -164,6 +164,21 @@ def fit_weights(probs: dict, y: np.ndarray) -> dict:
     return {n: round(float(v), 4) for n, v in zip(names, a / a.sum() * len(names))}
 
 
+def crossfit_accuracy(probs: dict, y: np.ndarray, dataset: str = "full", registry=None) -> float:
+    """Top-1 of the fitted pool with each half of the rows (alternate rows) scored by the weights
+    fitted on the other half: the fitted weights' accuracy on patterns they were not fitted on."""
+    from .predict import combine_rows
+    y = np.asarray(y)
+    halves = (np.arange(len(y)) % 2 == 0, np.arange(len(y)) % 2 == 1)
+    right = 0
+    for fit_on, score_on in (halves, halves[::-1]):
+        w = fit_weights({m: np.asarray(p)[fit_on] for m, p in probs.items()}, y[fit_on])
+        pooled = combine_rows({m: np.asarray(p)[score_on] for m, p in probs.items()}, dataset,
+                              weights=w, registry=registry)
+        right += int((pooled.argmax(axis=1) == y[score_on]).sum())
+    return right / max(len(y), 1)
+
+
 @lru_cache(maxsize=16)
 def _ensemble_record(path: str, mtime_ns: int, size: int) -> dict:
     """The parsed record, read once per file version (predict calls this for every pattern)."""
@@ -208,7 +223,8 @@ def fit_ensemble(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0
     """Fit the weights (unless ``equal_weights``) and temperature of the installed models' ensemble
     on ``n`` val-split patterns of the built data set ``data`` (rendered under ``augment``, each model
     fed as in training and at its own temperature) and write ``<out or ENSEMBLE_DIR>/<dataset>.json``.
-    Returns the record, with the top-1 of equal weights beside that of the fitted ones."""
+    Returns the record, with the top-1 of equal weights beside that of the fitted ones, and the
+    fitted ones' top-1 cross-fitted (``crossfit_accuracy``: fitted on one half, scored on the other)."""
     from .plugins import get_registry
     from .predict import combine_rows
     registry = registry or get_registry()
@@ -221,6 +237,8 @@ def fit_ensemble(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0
     record.update({"dataset": dataset, "models": shas, "weights": weights or "default",
                    "accuracy": float((ens.argmax(axis=1) == y).mean()),
                    "accuracy_equal_weights": float((equal.argmax(axis=1) == y).mean())})
+    if weights is not None:
+        record["accuracy_crossfit"] = crossfit_accuracy(probs, y, dataset, registry=registry)
     folder = out or ENSEMBLE_DIR
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{dataset}.json").write_text(json.dumps(record, indent=1) + "\n")

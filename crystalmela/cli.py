@@ -317,8 +317,9 @@ def cmd_calibrate(args) -> int:
         weights = "equal weights" if not isinstance(w, dict) else \
             "weights " + ", ".join(f"{n} {v:.2f}" for n, v in w.items())
         print(f"ensemble [{ds}] of {', '.join(rec['models'])}: {weights}; T = {rec['temperature']:.3f}, "
-              f"ECE {rec['ece_before']:.3f} -> {rec['ece_after']:.3f}, top-1 {rec['accuracy']:.3f} "
-              f"(equal weights {rec['accuracy_equal_weights']:.3f}; {rec['fitted_on']})")
+              f"ECE {rec['ece_before']:.3f} -> {rec['ece_after']:.3f}, top-1 {rec['accuracy']:.3f}"
+              + (f", {rec['accuracy_crossfit']:.3f} cross-fitted on halves" if "accuracy_crossfit" in rec else "")
+              + f" (equal weights {rec['accuracy_equal_weights']:.3f}; {rec['fitted_on']})")
     return EXIT_OK
 
 

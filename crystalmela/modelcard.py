@@ -31,6 +31,9 @@ class ModelCard(BaseModel):
     sha256: str
     size_bytes: int
     feature: str
+    feature_version: str = Field("", description="version of the feature extractor the model was "
+                                 "trained on; a model is refused when the installed one differs "
+                                 "(empty on cards written before it was recorded: not checked)")
     data: dict = Field(default_factory=dict, description="data set path, sha256, counts per class")
     settings: dict = Field(default_factory=dict)
     metrics: dict = Field(default_factory=dict)

@@ -123,8 +123,21 @@ class Registry:
         self.classifier(name)
         if not callable(getattr(model, "predict_proba", None)):
             raise ModelNotAvailableError(f"{type(model).__name__} has no predict_proba")
+        self._check_features(name, dataset, model)
         with self._lock:
             self._models[(name, dataset)] = model
+
+    def _check_features(self, name: str, dataset: str, model: Model) -> None:
+        """A model trained on another version of its features would answer, silently wrong: refuse it.
+        (Cards that predate the record carry no version and are not checked.)"""
+        card = getattr(model, "card", None)
+        trained = getattr(card, "feature_version", "") or ""
+        feature = self.classifier(name).feature
+        if trained and feature in self.features and trained != self.features[feature].version:
+            raise ModelNotAvailableError(
+                f"{name} model for data set {dataset!r} was trained on features {feature!r} version "
+                f"{trained}, but the installed extractor computes version {self.features[feature].version}: "
+                f"retrain it (crystalmela train --model {name} --dataset {dataset})")
 
     def model(self, name: str, dataset: str) -> Model:
         """The trained model of classifier ``name`` for ``dataset``, loaded once and cached."""
@@ -139,6 +152,7 @@ class Registry:
                 if not callable(getattr(model, "predict_proba", None)):
                     raise ModelNotAvailableError(f"{name}.load({dataset!r}) returned {type(model).__name__}, "
                                                  "which has no predict_proba")
+                self._check_features(name, dataset, model)
                 self._models[key] = model
             return self._models[key]
 

@@ -161,8 +161,10 @@ class TrainRequest:
 
     def write_card(self, weights: str, *, settings: dict, metrics: dict, libraries: tuple[str, ...] = ()
                    ) -> ModelCard:
+        from .plugins import get_registry
         return write_card(self.out_dir, weights=weights, model=self.name, model_version=self.version,
-                          dataset=self.dataset, feature=self.feature, data=self.data_summary(),
+                          dataset=self.dataset, feature=self.feature,
+                          feature_version=get_registry().feature(self.feature).version, data=self.data_summary(),
                           settings={**settings, "seed": self.seed, "grid": self.grid.model_dump(),
                                     "profile": self.profile.model_dump(),
                                     "augment": None if self.augment is None else self.augment.model_dump(),

@@ -156,3 +156,33 @@ def test_the_bundled_licoo2_scan_is_indexed_by_the_rhombohedral_lattice_only():
     assert f[FRACTION["hR"]] == 1.0
     assert f[FRACTION["hR"] + 2] == pytest.approx(14.05 / 2.816 * 2 / np.sqrt(3), rel=0.01)
     assert max(f[c] for k, c in FRACTION.items() if k != "hR") < 0.9
+
+
+def test_orthorhombic_cells_whose_axial_lines_are_absent_are_still_found(shared_cifs):
+    """Real orthorhombic hold-out structures: most first-20-peak lists are indexed in full by oP, also
+    those where systematic absences leave at most one axis's h00 line among the first six peaks, which
+    the axial trials alone missed (P2₁2₁2₁ GeF2, Pna2₁ RESORA03). Monoclinic and triclinic ones rarely
+    are. (Cells whose first lines are 002, 021, 004, 113, 122, like Pbca mech_DAHLOQ, are still missed.)"""
+    from crystalmela.structure import StructureError, read_cif
+    indexed = {"orthorhombic": [], "lower": []}
+    named = {}
+    for path in shared_cifs:
+        try:
+            crystal = read_cif(path)[0]
+        except StructureError:
+            continue
+        kind = {"orthorhombic": "orthorhombic", "monoclinic": "lower", "triclinic": "lower"}.get(
+            crystal.crystal_system)
+        if kind is None or (kind == "lower" and len(indexed["lower"]) >= 60):
+            continue
+        tt = pick_peaks(simulate(crystal))
+        if tt.size < 4:
+            continue
+        full = bool(indexing.lattice_features(tt, WL)[FRACTION["oP"]] == 1.0)
+        indexed[kind].append(full)
+        if path.name in ("pyxtal__database__cifs__GeF2.cif", "test_RESORA03.cif"):
+            named[path.name] = full
+    assert len(indexed["orthorhombic"]) >= 30
+    assert np.mean(indexed["orthorhombic"]) >= 0.7          # 0.61 before the three-line trials
+    assert np.mean(indexed["lower"]) <= 0.15
+    assert len(named) == 2 and all(named.values())

@@ -64,6 +64,30 @@ def test_tampered_weights_are_refused(tmp_path, tiny_data):
         read_verified(tmp_path / "m")
 
 
+def test_a_model_trained_on_other_features_is_refused_not_used(tmp_path, tiny_data, monkeypatch):
+    """The card records the feature extractor's version; a model whose features have since changed
+    is refused with a clear error (through use_model and through loading), and predict reports it
+    beside the other models' answers."""
+    import dataclasses
+    reg = get_registry()
+    spec = reg.classifier("extra_trees")
+    req = TrainRequest(name=spec.name, version=spec.version, feature=spec.feature, dataset="full",
+                       data=tiny_data, out_dir=tmp_path / "m", config=dict(TINY["extra_trees"]),
+                       progress=False)
+    card = spec.train(req)
+    assert card.feature_version == reg.feature(spec.feature).version
+    model = spec.load_dir(tmp_path / "m")
+    reg.use_model("extra_trees", "full", model)             # the matching version is accepted
+    stale = dataclasses.replace(model, card=model.card.model_copy(update={"feature_version": "0-old"}))
+    with pytest.raises(ModelNotAvailableError, match="version 0-old.*retrain"):
+        reg.use_model("extra_trees", "full", stale)
+    reg._models.clear()
+    monkeypatch.setitem(reg.classifiers, "extra_trees", dataclasses.replace(spec, load=lambda ds: stale))
+    pred = predict(EXAMPLE, models=["extra_trees", "cnn_flax"])
+    assert "retrain" in pred.errors["extra_trees"] and "extra_trees" not in pred.per_model
+    assert pred.per_model["cnn_flax"] and pred.top1
+
+
 def test_cli_train_and_bad_options(tmp_path, tiny_data, capsys):
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps(TINY["extra_trees"]))
@@ -153,6 +177,7 @@ def test_ensemble_temperature_is_tied_to_the_exact_models(tmp_path, tiny_data, m
     rec = calibration.fit_ensemble("full", tiny_data, n=30, out=tmp_path / "ens")
     assert set(rec["models"]) == set(MODELS) and rec["temperature"] > 0 and rec["n"] > 0
     assert set(rec["weights"]) == set(MODELS) and sum(rec["weights"].values()) == pytest.approx(4, abs=1e-3)
+    assert 0.0 <= rec["accuracy_crossfit"] <= 1.0
     monkeypatch.setattr(calibration, "ENSEMBLE_DIR", tmp_path / "ens")
     pred = predict(EXAMPLE)
     if rec["temperature"] != 1.0:

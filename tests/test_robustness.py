@@ -220,3 +220,19 @@ def test_unsure_flag(toy, xy_file):
     pred = cm.predict(xy_file, models=["toy_a"], unsure_below=1.01)
     assert pred.unsure and pred.to_json()["unsure"] is True
     assert not cm.predict(xy_file, models=["toy_a"], unsure_below=0.0).unsure
+
+
+def test_crossfit_accuracy_scores_each_half_with_the_other_halfs_weights():
+    """With an informative model it matches the in-sample accuracy closely; with pure noise models
+    it falls to chance, whatever the in-sample fit."""
+    from crystalmela.predict import combine_rows
+    rng = np.random.default_rng(5)
+    n = 2000
+    y = rng.integers(0, 7, n)
+    good = rng.normal(0, 1, (n, 7))
+    good[np.arange(n), y] += 1.5
+    probs = {"good": _softmax(good), "noise": _softmax(rng.normal(0, 2, (n, 7)))}
+    inside = (combine_rows(probs, weights=calibration.fit_weights(probs, y)).argmax(1) == y).mean()
+    assert calibration.crossfit_accuracy(probs, y) == pytest.approx(inside, abs=0.02)
+    noise = {k: _softmax(rng.normal(0, 2, (n, 7))) for k in "ab"}
+    assert abs(calibration.crossfit_accuracy(noise, y) - 1 / 7) < 0.04

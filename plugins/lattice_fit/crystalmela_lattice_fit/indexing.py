@@ -16,6 +16,7 @@ are refined by linear least squares on the lines they index.
 from __future__ import annotations
 
 from functools import lru_cache
+from itertools import combinations, product
 
 import numpy as np
 
@@ -222,11 +223,28 @@ def fit_cubic(q, slope, centering: str):
     return M, f, n
 
 
-# Orthorhombic trials: two axes from the first peaks taken as h00 / 0k0 lines (n = 1, 2), the third
-# from a later peak taken as one of these low-index lines (h, k, l > 0).
+# Orthorhombic trials, two kinds. Axial: two axes from the first peaks taken as h00 / 0k0 lines
+# (n = 1, 2), the third from a later peak taken as one of the low-index lines ``_MIXED``. Three-line
+# (TREOR's way): every three of the first ``ORTHO_FIRST`` peaks taken as every three lines of ``_BASE``,
+# solved for (A, B, C). Systematic absences often hide the axial lines of one or two axes among the
+# first peaks (Pbca, P2₁2₁2₁ with a long axis: the first lines are 00l and 0kl with even indices);
+# such trials then give a cell halved along some axes, so the best are also tried doubled along
+# every subset of axes (``_DOUBLINGS``) before refinement.
 _MIXED = np.array([(0, 0, 1), (1, 0, 1), (0, 1, 1), (1, 1, 1), (0, 0, 2), (1, 0, 2), (0, 1, 2),
                    (2, 0, 1), (0, 2, 1)], float)
+_BASE = np.array([(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, 0, 1), (0, 1, 1), (1, 1, 1),
+                  (2, 0, 0), (0, 2, 0), (0, 0, 2)], float)
+_DOUBLINGS = np.array(list(product((1.0, 0.25), repeat=3)))
 ORTHO_MAX = 10      # largest index along an axis up to the 20th peak (cells ≲ 10 d-spacings long)
+ORTHO_FIRST = 6     # peaks the three-line trials are drawn from
+ORTHO_KEEP = 16     # trials kept (each then doubled 8 ways) after ranking on the first peaks
+
+
+@lru_cache(maxsize=None)
+def _base_inverses() -> np.ndarray:
+    """Inverse of the (h², k², l²) matrix of every non-singular ordered triple of ``_BASE`` lines."""
+    H = _BASE[np.array(list(product(range(len(_BASE)), repeat=3)))] ** 2
+    return np.linalg.inv(H[np.abs(np.linalg.det(H)) > 0.5])
 
 
 def _score_ortho(P, q, tol, q_max, want_coef=True):
@@ -261,10 +279,8 @@ def _score_ortho(P, q, tol, q_max, want_coef=True):
     return best, coef, n_calc
 
 
-def fit_ortho(q, slope):
-    """Best (A, B, C) for a primitive orthorhombic lattice: returns (M, fraction indexed, n_calc / N).
-    Centred lattices index as primitive ones (with more spare lines, so a lower M)."""
-    q_max = q[-1] * 1.01
+def _ortho_trials(q) -> np.ndarray:
+    """Axial and three-line trial rows (A, B, C), each sorted (the axes are interchangeable)."""
     axial = np.unique(np.r_[q[:6], q[:6] / 4.0])
     i, j = np.triu_indices(axial.size, 1)
     peaks = np.arange(min(q.size, 6))
@@ -273,14 +289,32 @@ def fit_ortho(q, slope):
     jj = np.tile(np.repeat(peaks, len(_MIXED)), i.size)
     h, k, l = _MIXED[np.tile(np.arange(len(_MIXED)), i.size * peaks.size)].T
     C = (q[jj] - A * h * h - B * k * k) / (l * l)
-    P = np.c_[A, B, C]
+    three = np.array(list(combinations(range(min(q.size, ORTHO_FIRST)), 3)))
+    P = np.r_[np.c_[A, B, C], np.einsum("aij,tj->tai", _base_inverses(), q[three]).reshape(-1, 3)]
+    return np.sort(P[(P > 1e-5).all(axis=1)], axis=1)
+
+
+def fit_ortho(q, slope):
+    """Best (A, B, C) for a primitive orthorhombic lattice: returns (M, fraction indexed, n_calc / N).
+    Centred lattices index as primitive ones (with more spare lines, so a lower M)."""
+    q_max = q[-1] * 1.01
+
+    def fits(P):
+        return P[np.sqrt(q_max / P).max(axis=1) <= ORTHO_MAX]
 
     def valid(p, q_max):
         return bool((p > 1e-5).all() and np.sqrt(q_max / p).max() <= ORTHO_MAX)
-    P = P[(C > 1e-5)]
-    P = P[np.sqrt(q_max / P).max(axis=1) <= ORTHO_MAX]
-    P = np.unique(np.round(P, 6), axis=0)
-    M, f, n, _ = _search(P, q, slope, _score_ortho, valid, first=FIRST, keep=2 * N_REFINE)
+    P = np.unique(np.round(fits(_ortho_trials(q)), 6), axis=0)
+    if P.shape[0] == 0:
+        return 0.0, 0.0, 0.0
+    k = min(FIRST, q.size)
+    q_first = q[k - 1] + slope[k - 1] * TOL_2THETA
+    loose = slope[:k] * TOL_LOOSE
+    err, _, n_calc = _score_ortho(P, q[:k], loose, q_first, want_coef=False)
+    top = P[np.argsort(-_rank(err, loose, n_calc, q_first))[:ORTHO_KEEP]]
+    P = np.unique(np.round(np.sort(fits((top[:, None, :] * _DOUBLINGS[None]).reshape(-1, 3)), axis=1), 7),
+                  axis=0)
+    M, f, n, _ = _search(P, q, slope, _score_ortho, valid, keep=2 * N_REFINE)
     return M, f, n
 
 

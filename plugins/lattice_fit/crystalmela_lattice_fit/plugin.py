@@ -108,7 +108,7 @@ DEFAULT_CONFIG = "budget"
 
 @hookimpl
 def crystalmela_feature_extractors():
-    return [FeatureExtractor(FEATURE, "3", lattice_fit_features,
+    return [FeatureExtractor(FEATURE, "4", lattice_fit_features,
                              "trial-indexing figures of merit (cubic … orthorhombic) + 1/d² of 10 peaks")]
 
 
