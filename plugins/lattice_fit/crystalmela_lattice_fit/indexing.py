@@ -71,6 +71,13 @@ def planar_tables(kind: str) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
+def _unique_rows(P: np.ndarray) -> np.ndarray:
+    """``np.unique(P, axis=0)`` (the same rows in the same lexicographic order), 2× faster: that
+    sorts rows as structured records."""
+    S = P[np.lexsort(P.T[::-1])]
+    return S[np.r_[True, (S[1:] != S[:-1]).any(axis=1)]] if len(S) else S
+
+
 def _nearest(table: np.ndarray, x: np.ndarray) -> np.ndarray:
     """The element of the sorted ``table`` nearest each ``x`` (any shape)."""
     if table.size == 0:
@@ -198,7 +205,7 @@ def fit_planar(q, slope, kind: str):
         return p[0] * tables[0][-1] > q_max and p[1] * L_MAX**2 > q_max
     P = P[(P[:, 0] > 1e-4) & (P[:, 1] > 1e-4) & (P[:, 0] * tables[0][-1] > q_max)
           & (P[:, 1] * L_MAX**2 > q_max)]
-    P = np.unique(np.round(P, 6), axis=0)
+    P = _unique_rows(np.round(P, 6))
     M, f, n, p = _search(P, q, slope, lambda P, q, t, qm, **kw: _score_planar(P, q, t, tables, qm, **kw), valid,
                          first=FIRST)
     return M, f, n, (0.0 if p is None else float(np.sqrt(p[0] / p[1])))
@@ -304,7 +311,7 @@ def fit_ortho(q, slope):
 
     def valid(p, q_max):
         return bool((p > 1e-5).all() and np.sqrt(q_max / p).max() <= ORTHO_MAX)
-    P = np.unique(np.round(fits(_ortho_trials(q)), 6), axis=0)
+    P = _unique_rows(np.round(fits(_ortho_trials(q)), 6))
     if P.shape[0] == 0:
         return 0.0, 0.0, 0.0
     k = min(FIRST, q.size)
@@ -312,8 +319,7 @@ def fit_ortho(q, slope):
     loose = slope[:k] * TOL_LOOSE
     err, _, n_calc = _score_ortho(P, q[:k], loose, q_first, want_coef=False)
     top = P[np.argsort(-_rank(err, loose, n_calc, q_first))[:ORTHO_KEEP]]
-    P = np.unique(np.round(np.sort(fits((top[:, None, :] * _DOUBLINGS[None]).reshape(-1, 3)), axis=1), 7),
-                  axis=0)
+    P = _unique_rows(np.round(np.sort(fits((top[:, None, :] * _DOUBLINGS[None]).reshape(-1, 3)), axis=1), 7))
     M, f, n, _ = _search(P, q, slope, _score_ortho, valid, keep=2 * N_REFINE)
     return M, f, n
 
