@@ -8,7 +8,7 @@ see raw positions; these figures give them the metric test directly.
 
 Written by hand: the indexing programs crystallographers use (DICVOL, TREOR, McMaille, the GSAS-II
 indexer) are not Python libraries on PyPI, and a full ab-initio indexer is not needed for a feature.
-This one is deliberately small and fast (≈ 35 ms a pattern on one core, so it can run on every
+This one is deliberately small and fast (≈ 23 ms a pattern on one core, so it can run on every
 training pattern): trial cells come from assigning the first peaks to low-index lines, every trial is scored
 against the first ``N_OBS`` peaks at once (nearest allowed line per peak, vectorised), and the best few
 are refined by linear least squares on the lines they index.
