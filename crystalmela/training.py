@@ -123,14 +123,8 @@ class TrainRequest:
         if missing:
             new = extract_features(self, rset, missing, extractor.extract, augment=augment,
                                    progress=self.progress, desc=f"{self.feature} features")
-            ids = np.concatenate([store.get("ids", np.array([], dtype=str)), rset.ids[missing]])
-            X_all = np.concatenate([store["X"], new]) if "X" in store else new
-            cache.parent.mkdir(exist_ok=True)
-            tmp = cache.with_suffix(".tmp.npz")
-            np.savez(tmp, ids=ids.astype(str), X=X_all)
-            tmp.replace(cache)
-            store = {"ids": ids, "X": X_all}
-            known = dict(zip(ids.tolist(), range(len(ids))))
+            store = _merge_into_cache(cache, rset.ids[missing], new)
+            known = dict(zip(store["ids"].tolist(), range(len(store["ids"]))))
         rows = np.array([known[i] for i in rset.ids.tolist()])
         return store["X"][rows], rset.labels
 
@@ -171,6 +165,34 @@ class TrainRequest:
                                     "preprocess": self.preprocess.model_dump()},
                           metrics=metrics, libraries=library_versions(*libraries),
                           code_version=_code_version())
+
+
+def _merge_into_cache(cache: Path, ids: np.ndarray, X: np.ndarray) -> dict[str, np.ndarray]:
+    """Add rows to a feature cache file and return its whole content.
+
+    Several ``train`` runs on one data set (full, organic and inorganic at once) share a cache; each
+    re-reads the file under an exclusive lock and adds its rows, so none overwrites another's, and
+    each writes its own temporary file (one shared name let two writers corrupt it)."""
+    import os
+    cache.parent.mkdir(exist_ok=True)
+    with open(cache.with_suffix(".lock"), "w") as lock:
+        try:
+            import fcntl
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except ImportError:  # pragma: no cover - not POSIX: no lock, still a private temp file
+            pass
+        old: dict[str, np.ndarray] = {}
+        if cache.exists():
+            with np.load(cache, allow_pickle=False) as z:
+                old = {k: z[k] for k in z.files}
+        ids = np.asarray(ids).astype(str)
+        if old:
+            fresh = ~np.isin(ids, old["ids"])
+            ids, X = np.concatenate([old["ids"], ids[fresh]]), np.concatenate([old["X"], X[fresh]])
+        tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, ids=ids, X=X)
+        tmp.replace(cache)
+    return {"ids": ids, "X": X}
 
 
 def _grid_key(grid: GridSpec) -> str:

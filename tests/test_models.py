@@ -233,3 +233,28 @@ def test_shipped_models_predict_the_example(dataset):
     for probs in [*pred.per_model.values(), pred.ensemble]:
         assert set(probs) == set(CRYSTAL_SYSTEMS)
         assert abs(sum(probs.values()) - 1) < 1e-6
+
+
+def _merge_many(args):
+    from crystalmela.training import _merge_into_cache
+    cache, tag = args
+    for i in range(15):
+        _merge_into_cache(Path(cache), np.array([f"{tag}{i}"]), np.full((1, 3), i, np.float32))
+    return tag
+
+
+def test_feature_cache_writers_merge_rows_instead_of_overwriting(tmp_path):
+    """Two processes adding rows to one cache at once (full/organic/inorganic trained side by side):
+    every row of both ends up in the file, none is lost, no writer trips over the other's temp file;
+    a row already there keeps its first value."""
+    from concurrent.futures import ProcessPoolExecutor
+    from crystalmela.training import _merge_into_cache
+    cache = tmp_path / "features" / "f-v1.npz"
+    with ProcessPoolExecutor(2) as pool:
+        assert sorted(pool.map(_merge_many, [(str(cache), "a"), (str(cache), "b")])) == ["a", "b"]
+    with np.load(cache) as z:
+        assert sorted(z["ids"].tolist()) == sorted(f"{t}{i}" for t in "ab" for i in range(15))
+    store = _merge_into_cache(cache, np.array(["a3", "new"]), np.full((2, 3), -1, np.float32))
+    rows = dict(zip(store["ids"].tolist(), store["X"][:, 0].tolist()))
+    assert rows["a3"] == 3 and rows["new"] == -1 and len(rows) == 31
+    assert not list(cache.parent.glob("*.tmp.npz"))
