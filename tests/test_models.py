@@ -247,10 +247,11 @@ def test_feature_cache_writers_merge_rows_instead_of_overwriting(tmp_path):
     """Two processes adding rows to one cache at once (full/organic/inorganic trained side by side):
     every row of both ends up in the file, none is lost, no writer trips over the other's temp file;
     a row already there keeps its first value."""
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from crystalmela.training import _merge_into_cache
     cache = tmp_path / "features" / "f-v1.npz"
-    with ProcessPoolExecutor(2) as pool:
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:  # JAX: no fork
         assert sorted(pool.map(_merge_many, [(str(cache), "a"), (str(cache), "b")])) == ["a", "b"]
     with np.load(cache) as z:
         assert sorted(z["ids"].tolist()) == sorted(f"{t}{i}" for t in "ab" for i in range(15))
