@@ -1,7 +1,7 @@
 """What lattice_fit's trial indexing sees on real structures: per crystal system, how often each
 lattice family indexes every picked peak, and the figures that separate look-alike systems.
 
-    python benchmarks/lattice_diagnostics.py CIF_DIR [CIF_DIR ...] [--lab]
+    python benchmarks/lattice_diagnostics.py CIF_DIR [CIF_DIR ...] [--lab] [--tol-tan K]
 
 For each readable CIF (simulated clean, or with ``--lab`` under eval_holdout's lab-condition model):
 the first 20 picked peaks are indexed by every family, and the table gives, per true crystal system,
@@ -9,6 +9,8 @@ the share fully indexed (fraction indexed = 1) by cP, cI, cF, tP, tI, hP, hR and
 only tell systems apart where these shares differ. Then, for trigonal and hexagonal structures, the
 median log10 M(hP) − log10 M(hR) by lattice: a rhombohedral lattice scores higher as hR (negative),
 a primitive hexagonal one as hP (positive), and P-trigonal and hexagonal crystals share their lattice.
+``--tol-tan K`` tries indexing tolerances widened by 1 + K·tan θ (``indexing.TOL_TAN``; the shipped
+features use 0), to see what a tolerance that follows the Kα1/Kα2 blend would give.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="+", type=Path)
     ap.add_argument("--lab", action="store_true", help="lab-condition renderings instead of clean ones")
+    ap.add_argument("--tol-tan", type=float, default=0.0, metavar="K",
+                    help="widen the indexing tolerances by 1 + K·tan θ (default 0: as shipped)")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).parent))
     from eval_holdout import lab_pattern
@@ -33,7 +37,9 @@ def main(argv=None) -> int:
     from crystalmela.simulate import simulate
     from crystalmela.structure import StructureError, read_cif
     from crystalmela.systems import CRYSTAL_SYSTEMS
+    from crystalmela_lattice_fit import indexing
     from crystalmela_lattice_fit.indexing import lattice_features
+    indexing.TOL_TAN = args.tol_tan
     from crystalmela_lattice_fit.plugin import pick_peaks
 
     rng = np.random.default_rng(0)
@@ -53,7 +59,8 @@ def main(argv=None) -> int:
         if crystal.crystal_system in ("trigonal", "hexagonal") and f[FAMILIES["hP"]] >= 0.999:
             lattice = "R" if crystal.spacegroup.hm.startswith("R") else "P"
             ratio[crystal.crystal_system, lattice].append(f[FAMILIES["hP"] - 1] - f[FAMILIES["hR"] - 1])
-    print(f"share of patterns whose first 20 peaks a family indexes in full ({'lab' if args.lab else 'clean'})")
+    print(f"share of patterns whose first 20 peaks a family indexes in full ({'lab' if args.lab else 'clean'}"
+          f"{f'; tolerances x (1 + {args.tol_tan} tan θ)' if args.tol_tan else ''})")
     print(f"{'system':13s} {'n':>4s} " + " ".join(f"{k:>5s}" for k in FAMILIES))
     for system in CRYSTAL_SYSTEMS:
         if rows[system]:

@@ -28,6 +28,8 @@ Z_MAX = 0.25        # ° 2θ: largest zero shift refined
 N_REFINE = 8        # best trials refined by least squares
 FIRST = 10          # trials with two or more parameters are ranked on this many peaks
 INDEX_MAX = 12      # largest |h|, |k| (and |l| for cubic) in the line tables
+TOL_TAN = 0.0       # experiment, not used by the shipped features (they were computed with 0):
+                    # widen tolerances by 1 + TOL_TAN·tan θ, where Kα1/Kα2 blends move maxima
 L_MAX = 40          # largest l of the two-parameter lattices (c up to 40 Å reaches l ≈ 45 at 90°)
 
 
@@ -135,10 +137,15 @@ def _rank(err: np.ndarray, tol: np.ndarray, n_calc: np.ndarray, q_max: float) ->
 
 
 def peaks_q(two_theta: np.ndarray, wavelength: float) -> tuple[np.ndarray, np.ndarray]:
-    """Q = 1/d² (Å⁻²) of peaks at ``two_theta`` and dQ/d(2θ) per degree there."""
+    """Q = 1/d² (Å⁻²) of peaks at ``two_theta`` and dQ/d(2θ) per degree there (times
+    1 + ``TOL_TAN``·tan θ when that is set: every tolerance, and the zero-shift column, widen with
+    angle)."""
     t = np.radians(np.asarray(two_theta, float))
     q = (2.0 * np.sin(t / 2.0) / wavelength) ** 2
-    return q, np.sin(t) / wavelength**2 * np.radians(1.0)
+    slope = np.sin(t) / wavelength**2 * np.radians(1.0)
+    if TOL_TAN:
+        slope = slope * (1.0 + TOL_TAN * np.tan(t / 2.0))
+    return q, slope
 
 
 def _search(trials, q, slope, score, valid, first: int | None = None, keep: int = N_REFINE):
