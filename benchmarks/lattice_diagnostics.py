@@ -59,6 +59,9 @@ def main(argv=None) -> int:
         if crystal.crystal_system in ("trigonal", "hexagonal") and f[FAMILIES["hP"]] >= 0.999:
             lattice = "R" if crystal.spacegroup.hm.startswith("R") else "P"
             ratio[crystal.crystal_system, lattice].append(f[FAMILIES["hP"] - 1] - f[FAMILIES["hR"] - 1])
+    if not rows:
+        print(f"no readable CIF with 4 or more peaks under {', '.join(map(str, args.dirs))}", file=sys.stderr)
+        return 2
     print(f"share of patterns whose first 20 peaks a family indexes in full ({'lab' if args.lab else 'clean'}"
           f"{f'; tolerances x (1 + {args.tol_tan} tan θ)' if args.tol_tan else ''})")
     print(f"{'system':13s} {'n':>4s} " + " ".join(f"{k:>5s}" for k in FAMILIES))
