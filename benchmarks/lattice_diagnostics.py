@@ -1,7 +1,7 @@
 """What lattice_fit's trial indexing sees on real structures: per crystal system, how often each
 lattice family indexes every picked peak, and the figures that separate look-alike systems.
 
-    python benchmarks/lattice_diagnostics.py CIF_DIR [CIF_DIR ...] [--lab] [--tol-tan K]
+    python benchmarks/lattice_diagnostics.py CIF_DIR [CIF_DIR ...] [--lab] [--tol-tan K] [--ka2-blend W]
 
 For each readable CIF (simulated clean, or with ``--lab`` under eval_holdout's lab-condition model):
 the first 20 picked peaks are indexed by every family, and the table gives, per true crystal system,
@@ -10,7 +10,8 @@ only tell systems apart where these shares differ. Then, for trigonal and hexago
 median log10 M(hP) − log10 M(hR) by lattice: a rhombohedral lattice scores higher as hR (negative),
 a primitive hexagonal one as hP (positive), and P-trigonal and hexagonal crystals share their lattice.
 ``--tol-tan K`` tries indexing tolerances widened by 1 + K·tan θ (``indexing.TOL_TAN``; the shipped
-features use 0), to see what a tolerance that follows the Kα1/Kα2 blend would give.
+features use 0), to see what a tolerance that follows the Kα1/Kα2 blend would give; ``--ka2-blend W``
+tries a one-sided window instead: a peak may sit up to W·Q above its line (``indexing.KA2_BLEND``).
 """
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ def main(argv=None) -> int:
     ap.add_argument("--lab", action="store_true", help="lab-condition renderings instead of clean ones")
     ap.add_argument("--tol-tan", type=float, default=0.0, metavar="K",
                     help="widen the indexing tolerances by 1 + K·tan θ (default 0: as shipped)")
+    ap.add_argument("--ka2-blend", type=float, default=0.0, metavar="W",
+                    help="let a peak sit up to W·Q above its line (default 0: as shipped)")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).parent))
     from eval_holdout import lab_pattern
@@ -40,6 +43,7 @@ def main(argv=None) -> int:
     from crystalmela_lattice_fit import indexing
     from crystalmela_lattice_fit.indexing import lattice_features
     indexing.TOL_TAN = args.tol_tan
+    indexing.KA2_BLEND = args.ka2_blend
     from crystalmela_lattice_fit.plugin import pick_peaks
 
     rng = np.random.default_rng(0)
@@ -63,7 +67,8 @@ def main(argv=None) -> int:
         print(f"no readable CIF with 4 or more peaks under {', '.join(map(str, args.dirs))}", file=sys.stderr)
         return 2
     print(f"share of patterns whose first 20 peaks a family indexes in full ({'lab' if args.lab else 'clean'}"
-          f"{f'; tolerances x (1 + {args.tol_tan} tan θ)' if args.tol_tan else ''})")
+          f"{f'; tolerances x (1 + {args.tol_tan} tan θ)' if args.tol_tan else ''}"
+          f"{f'; Kα2 blend window {args.ka2_blend} Q' if args.ka2_blend else ''})")
     print(f"{'system':13s} {'n':>4s} " + " ".join(f"{k:>5s}" for k in FAMILIES))
     for system in CRYSTAL_SYSTEMS:
         if rows[system]:
