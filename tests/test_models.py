@@ -225,6 +225,15 @@ def test_every_model_ships_for_every_data_set_within_budget():
     assert sum(size.values()) <= 50e6, f"{sum(size.values()) / 1e6:.1f} MB"
 
 
+def test_every_shipped_card_names_the_feature_version_it_was_trained_on():
+    """So a change to a feature extractor that bumps its version, without retraining, fails here
+    (and the core refuses the model) instead of feeding shipped models features they never saw."""
+    reg = get_registry()
+    for name, ds in _shipped():
+        card, _ = read_verified(Path(reg.classifier(name).model_root) / ds)
+        assert card.feature_version == reg.feature(card.feature).version, (name, ds)
+
+
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_shipped_models_predict_the_example(dataset):
     pred = predict(str(EXAMPLE), dataset=dataset)
