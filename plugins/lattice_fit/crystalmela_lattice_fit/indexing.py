@@ -31,7 +31,7 @@ INDEX_MAX = 12      # largest |h|, |k| (and |l| for cubic) in the line tables
 KA2_BLEND = 0.0     # experiment, likewise 0 in the shipped features: a one-sided window above each
                     # line for Kα1/Kα2 blends (Cu: the Kα2 line sits at Q·((λ₂/λ₁)² − 1) ≈ 0.005 Q)
 TOL_TAN = 0.0       # experiment, not used by the shipped features (they were computed with 0):
-                    # widen tolerances by 1 + TOL_TAN·tan θ, where Kα1/Kα2 blends move maxima
+                    # widen tolerances by 1 + TOL_TAN·tan θ (blended maxima move more at high angle)
 L_MAX = 40          # largest l of the two-parameter lattices (c up to 40 Å reaches l ≈ 45 at 90°)
 
 
