@@ -50,6 +50,38 @@ def _compact(v: np.ndarray) -> np.ndarray:
     return v.astype(np.float32)
 
 
+def walk(X: np.ndarray, roots, left, right, feature, threshold, max_depth: int,
+         missing_left: np.ndarray | None = None) -> np.ndarray:
+    """The leaf node (n, trees) each row of float32 ``X`` reaches in every tree: left when
+    ``x[feature] <= threshold``; a NaN goes where ``missing_left`` says (right when not given, as
+    ``NaN <= t`` is false). Shared by ``Forest`` and ``crystalmela.boosted``."""
+    rows = np.arange(len(X))[:, None]
+    node = np.broadcast_to(roots, (len(X), len(roots))).copy()
+    for _ in range(max_depth + 1):
+        lft = left[node]
+        inner = lft >= 0
+        if not inner.any():
+            break
+        x = X[rows, feature[node]]
+        go_left = x <= threshold[node]
+        if missing_left is not None:
+            go_left |= np.isnan(x) & missing_left[node]
+        node = np.where(inner, np.where(go_left, lft, right[node]), node)
+    else:
+        if (left[node] >= 0).any():
+            raise ModelNotAvailableError("trees deeper than their recorded max_depth")
+    return node
+
+
+def check_rows(X, n_features: int) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim == 1:
+        X = X[None, :]
+    if X.ndim != 2 or X.shape[1] != n_features:
+        raise ValueError(f"expected {n_features} features per row, got shape {X.shape}")
+    return X
+
+
 @dataclass(frozen=True)
 class Forest:
     """A classification forest; ``predict_proba`` gives the seven systems in canonical order."""
@@ -159,23 +191,8 @@ class Forest:
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities (n, 7) in CRYSTAL_SYSTEMS order; scikit-learn's result for the same input."""
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim == 1:
-            X = X[None, :]
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise ValueError(f"expected {self.n_features} features per row, got shape {X.shape}")
-        rows = np.arange(len(X))[:, None]
-        node = np.broadcast_to(self.roots, (len(X), self.n_trees)).copy()
-        for _ in range(self.max_depth + 1):
-            left = self.left[node]
-            inner = left >= 0
-            if not inner.any():
-                break
-            go_left = X[rows, self.feature[node]] <= self.threshold[node]
-            node = np.where(inner, np.where(go_left, left, self.right[node]), node)
-        else:
-            if (self.left[node] >= 0).any():
-                raise ModelNotAvailableError("forest deeper than its recorded max_depth")
+        X = check_rows(X, self.n_features)
+        node = walk(X, self.roots, self.left, self.right, self.feature, self.threshold, self.max_depth)
         counts = self.leaf_values[-self.left[node] - 1].astype(np.float64)   # (n, trees, classes)
         proba = (counts / counts.sum(axis=2, keepdims=True)).mean(axis=1)
         out = np.zeros((len(X), len(CRYSTAL_SYSTEMS)))

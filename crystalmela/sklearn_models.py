@@ -1,8 +1,9 @@
 """scikit-learn forests as classifier plugins: trained with scikit-learn, shipped and loaded as data.
 
 For classifier plugins built on scikit-learn trees (ours and anyone's): ``train_forest`` fits an
-estimator on a TrainRequest's features, exports it with ``crystalmela.forest`` (an ``.npz`` of plain
-arrays, opened without pickle, so a model file cannot run code) and writes the card; ``load_model``
+estimator on a TrainRequest's features, exports it with ``crystalmela.forest`` (random forests, extra
+trees, single trees) or ``crystalmela.boosted`` (histogram gradient boosting) — an ``.npz`` of plain
+arrays, opened without pickle, so a model file cannot run code — and writes the card; ``load_model``
 reads it back after the card's checks. Prediction does not import scikit-learn.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CrystalmelaError, ModelNotAvailableError
+from .boosted import BoostedTrees, is_boosted_file
 from .forest import Forest
 from .systems import CRYSTAL_SYSTEMS
 
@@ -19,12 +21,13 @@ WEIGHTS = "model.npz"
 
 
 def save(model, path: str | Path) -> None:
-    """Export a fitted scikit-learn forest (or tree) classifier to ``path``."""
-    Forest.from_sklearn(model).save(path)
+    """Export a fitted scikit-learn forest, tree or HistGradientBoostingClassifier to ``path``."""
+    kind = BoostedTrees if hasattr(model, "_predictors") else Forest
+    kind.from_sklearn(model).save(path)
 
 
-def load(path: str | Path) -> Forest:
-    return Forest.load(path)
+def load(path: str | Path) -> Forest | BoostedTrees:
+    return BoostedTrees.load(path) if is_boosted_file(path) else Forest.load(path)
 
 
 def train_forest(request, make_estimator, config: dict, *, weights: str = WEIGHTS):
@@ -34,11 +37,15 @@ def train_forest(request, make_estimator, config: dict, *, weights: str = WEIGHT
 
     from .metrics import classification_metrics
 
+    est = make_estimator(config, request.seed)        # a bad setting fails before the features
     X, y = request.features("train")
     Xv, yv = request.features("val")
-    est = make_estimator(config, request.seed)
     t0 = time.perf_counter()
-    est.fit(X, y)
+    try:
+        est.fit(X, y)
+    except ValueError as exc:    # e.g. early stopping cannot stratify a class with one pattern
+        raise CrystalmelaError(f"{request.name}: scikit-learn refused to fit {type(est).__name__} on "
+                               f"{len(y)} patterns ({np.bincount(y, minlength=7).tolist()} per class): {exc}") from None
     fit_s = time.perf_counter() - t0
     request.out_dir.mkdir(parents=True, exist_ok=True)
     save(est, request.out_dir / weights)
@@ -61,13 +68,13 @@ def named_config(model: str, configs: dict[str, dict], default: str, user: dict)
     return {**configs[name], **user}
 
 
-def load_model(name: str, feature: str, package_dir: str | Path, dataset: str) -> Forest:
+def load_model(name: str, feature: str, package_dir: str | Path, dataset: str) -> Forest | BoostedTrees:
     """A plugin's verified forest for ``dataset`` (``package_dir/models/<dataset>/``)."""
     from .models import require_model
     return load_dir(feature, require_model(name, package_dir, dataset))
 
 
-def load_dir(feature: str, directory: str | Path) -> Forest:
+def load_dir(feature: str, directory: str | Path) -> Forest | BoostedTrees:
     """The verified forest in a model folder written by ``train_forest``."""
     from .modelcard import read_verified
     card, weights = read_verified(directory)
@@ -82,17 +89,28 @@ def forest_classifier(name: str, version: str, *, feature: str, package_dir: str
     """The ClassifierSpec of a scikit-learn forest plugin: load from ``package_dir/models/``,
     ``load_dir``, and ``train`` with the named ``configs`` (``default`` unless the user names one).
     ``estimator`` is a class of ``sklearn.ensemble`` (imported only when training), fitted with all
-    cores and the request's seed. Our three forest plugins are built with it; so can anyone's."""
+    cores and the request's seed; a configuration may name another (its ``"estimator"`` key, e.g.
+    ``HistGradientBoostingClassifier``). Our forest plugins are built with it; so can anyone's."""
     from .pattern import PAPER_GRID
     from .specs import ClassifierSpec
     package_dir = Path(package_dir)
 
-    def load(dataset: str) -> Forest:
+    def load(dataset: str) -> Forest | BoostedTrees:
         return load_model(name, feature, package_dir, dataset)
 
     def make_estimator(config: dict, seed: int):
         import sklearn.ensemble
-        return getattr(sklearn.ensemble, estimator)(**config, n_jobs=-1, random_state=seed)
+        config = dict(config)
+        name = config.pop("estimator", estimator)
+        cls = getattr(sklearn.ensemble, name, None)
+        if not isinstance(cls, type) or not hasattr(cls, "predict_proba"):
+            raise CrystalmelaError(f"{name!r} is not a classifier of sklearn.ensemble")
+        if "n_jobs" in cls().get_params():       # boosting uses every core through OpenMP anyway
+            config["n_jobs"] = -1
+        try:
+            return cls(**config, random_state=seed)
+        except TypeError as exc:
+            raise CrystalmelaError(f"bad {name} setting in the configuration: {exc}") from None
 
     def train(request):
         return train_forest(request, make_estimator, named_config(name, configs, default, request.config))

@@ -83,3 +83,76 @@ def test_non_array_files_are_refused_without_running_code(tmp_path):
     with pytest.raises(ModelNotAvailableError, match="not a readable forest file"):
         Forest.load(tmp_path / "pickled.npz")
     assert set(KEYS) <= set(_saved(tmp_path))
+
+
+# --------------------------------------------------------------- gradient-boosted trees (lattice_fit)
+from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: E402
+
+from crystalmela import boosted, sklearn_models  # noqa: E402
+from crystalmela.boosted import BoostedTrees  # noqa: E402
+
+
+@pytest.mark.parametrize("classes, nan", [((0, 1, 2, 4, 6), False), ((0, 1, 2, 4, 6), True), ((2, 5), False)])
+def test_boosted_trees_predict_exactly_as_sklearn(tmp_path, classes, nan):
+    X, y = _data(classes=classes) if len(classes) == 5 else (_data()[0], np.where(_data()[0][:, 0] > 0, 2, 5))
+    if nan:                                   # missing values: scikit-learn learns where NaN goes
+        X = X.copy()
+        X[::7, 1] = np.nan
+    est = HistGradientBoostingClassifier(max_iter=30, max_leaf_nodes=15, random_state=0).fit(X, y)
+    sklearn_models.save(est, tmp_path / "b.npz")
+    model = sklearn_models.load(tmp_path / "b.npz")
+    assert isinstance(model, BoostedTrees)
+    Xt = np.concatenate([_data(300, seed=1)[0], X[:50]])
+    if nan:
+        Xt[::5, 1] = np.nan
+    expected = np.zeros((len(Xt), 7))
+    expected[:, est.classes_] = est.predict_proba(Xt)
+    got = model.predict_proba(Xt)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    absent = [c for c in range(7) if c not in classes]
+    assert got[:, absent].sum() == 0
+    assert np.argmax(got, axis=1).tolist() == np.argmax(expected, axis=1).tolist()
+
+
+def test_forest_files_still_load_as_forests(tmp_path):
+    X, y = _data()
+    sklearn_models.save(ExtraTreesClassifier(n_estimators=3, random_state=0).fit(X, y), tmp_path / "f.npz")
+    assert isinstance(sklearn_models.load(tmp_path / "f.npz"), Forest)
+    assert not boosted.is_boosted_file(tmp_path / "f.npz")
+
+
+def _saved_boosted(tmp_path):
+    X, y = _data()
+    sklearn_models.save(HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X, y), tmp_path / "b.npz")
+    with np.load(tmp_path / "b.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a.pop("baseline"), "missing baseline"),
+    (lambda a: a.update(format=np.int32(9)), "format 9"),
+    (lambda a: a["left"].__setitem__(a["left"].argmax(), 10**6), "child index out of range"),
+    (lambda a: a["feature"].__setitem__(0, 17), "feature index out of range"),
+    (lambda a: a.update(classes=np.array([0, 1, 2, 4, 9], np.int8)), "crystal-system indices"),
+    (lambda a: a.update(baseline=a["baseline"][:3]), "baseline / tree_class"),
+    (lambda a: a["tree_class"].__setitem__(0, 7), "tree class out of range"),
+    (lambda a: a["leaf_values"].__setitem__(0, np.inf), "finite"),
+    (lambda a: a.update(missing_left=a["missing_left"][:-1]), "differ in length"),
+])
+def test_inconsistent_boosted_files_are_refused(tmp_path, change, message):
+    arrays = _saved_boosted(tmp_path)
+    change(arrays)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(ModelNotAvailableError, match=message):
+        sklearn_models.load(tmp_path / "bad.npz") if "baseline" not in message else BoostedTrees.load(tmp_path / "bad.npz")
+    assert set(boosted.KEYS) <= set(_saved_boosted(tmp_path))
+
+
+def test_an_unknown_estimator_in_a_configuration_is_a_clear_error(tmp_path):
+    from crystalmela.errors import CrystalmelaError
+    spec = sklearn_models.forest_classifier("x", "0", feature="f", package_dir=tmp_path, configs={"c": {}},
+                                            default="c", estimator="NoSuchClassifier")
+    from crystalmela.training import TrainRequest
+    req = TrainRequest(name="x", version="0", feature="f", dataset="full", data=tmp_path, out_dir=tmp_path)
+    with pytest.raises(CrystalmelaError, match="NoSuchClassifier"):
+        spec.train(req)

@@ -23,7 +23,7 @@ PAPER_MODELS = MODELS[:3]
 EXAMPLE = Path(__file__).parent.parent / "examples" / "LiCoO2.RAW"
 TINY = {"random_forest": {"n_estimators": 5, "min_samples_leaf": 2},
         "extra_trees": {"n_estimators": 5, "min_samples_leaf": 2},
-        "lattice_fit": {"n_estimators": 5, "min_samples_leaf": 2},
+        "lattice_fit": {"max_iter": 5, "min_samples_leaf": 2, "early_stopping": False},
         "cnn_flax": {"steps": 12, "eval_every": 6, "batch": 16, "val_size": 40, "schedule": "cosine",
                      "select": "balanced_accuracy"}}
 
@@ -114,6 +114,20 @@ def test_cli_train_on_a_subset(tmp_path, tiny_data, capsys):
         assert main(["train", "--model", "lattice_fit", "--data", str(tiny_data), "--out",
                      str(tmp_path / "x"), "--max-train", bad]) == 2
         assert "--max-train must be a positive number of patterns" in capsys.readouterr().err
+    assert card["settings"]["estimator"] == "HistGradientBoostingClassifier"      # lattice_fit's default
+
+
+@pytest.mark.parametrize("config, match", [
+    ({"n_estimators": 5}, "bad HistGradientBoostingClassifier setting"),        # a forest's setting
+    ({"learning_rate": -1.0}, "refused to fit HistGradientBoostingClassifier"),
+    ({"estimator": "KMeans"}, "not a classifier of sklearn.ensemble"),
+])
+def test_cli_train_bad_estimator_settings_are_clear_errors(tmp_path, tiny_data, capsys, config, match):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(config))
+    assert main(["train", "--model", "lattice_fit", "--data", str(tiny_data), "--config", str(cfg),
+                 "--out", str(tmp_path / "lf"), "--max-train", "50", "--max-val", "10", "--quiet"]) == 2
+    assert match in capsys.readouterr().err
 
 
 def test_cli_train_records_augmentation_preprocessing_and_calibration(tmp_path, tiny_data, capsys):
