@@ -70,7 +70,8 @@ class TrainRequest:
     def render(self, rset: ReflectionSet, idx, *, augment: bool = True, seeds=None) -> np.ndarray:
         """Profiles of rows ``idx`` on this classifier's grid (float32, max = grid.normalize_max):
         under drawn lab conditions when the request augments (``augment=False``: plain), each row's
-        conditions from ``seeds`` (default: its id and the request's seed, so reruns agree)."""
+        conditions from ``seeds`` (default: its id and the request's seed, so reruns agree; the
+        counting noise also depends on the rest of the batch: ``augment.render_augmented``)."""
         idx = np.asarray(idx)
         if self.augment is None or not augment:
             return render_batch(rset, idx, self.grid, self.profile)

@@ -21,10 +21,14 @@ from itertools import combinations, product
 import numpy as np
 
 N_OBS = 20          # peaks used (de Wolff's M20)
-TOL_2THETA = 0.05   # ° 2θ: a peak is indexed when a line lies this close (after the zero shift)
-TOL_LOOSE = 0.2     # ° 2θ: for scoring trial cells, before refinement
-TOL_MID = 0.1       # ° 2θ: second refinement pass
-Z_MAX = 0.25        # ° 2θ: largest zero shift refined
+# Tolerances in ° 2θ. Until feature version 5 the code stated them twice as large (0.05, 0.2, 0.1,
+# 0.25) while dQ/d(2θ) was computed at half its value, so the windows in force were the ones below;
+# the derivative is now right and the constants say what was always used (features unchanged).
+TOL_2THETA = 0.025  # a peak is indexed when a line lies this close (after the zero shift)
+TOL_WIDE = 0.05     # the second, wider window of the figures (feature version 5)
+TOL_LOOSE = 0.1     # for scoring trial cells, before refinement
+TOL_MID = 0.05      # second refinement pass
+Z_MAX = 0.125       # largest zero shift refined
 N_REFINE = 8        # best trials refined by least squares
 FIRST = 10          # trials with two or more parameters are ranked on this many peaks
 INDEX_MAX = 12      # largest |h|, |k| (and |l| for cubic) in the line tables
@@ -54,7 +58,9 @@ def planar_tables(kind: str) -> tuple[np.ndarray, ...]:
     """Per l = 0 … L_MAX: sorted distinct in-plane m for the lattice ``kind``.
 
     tP: m = h²+k²; tI: the same with h+k+l even; hP: m = h²+hk+k²; hR (hexagonal axes, obverse):
-    m = h²+hk+k² with −h+k+l ≡ 0 (mod 3)."""
+    m = h²+hk+k² with −h+k+l ≡ 0 (mod 3). ``hP-hhl`` and ``hP-h0l`` are hP with the conditions of a
+    c-glide or 6₃ axis: 00l and hhl (resp. h0l, i.e. h−h0l) only with l even (P6₃/mmc, P6₃/m, P-31c …
+    resp. P6₃cm, P-3c1 …): lines of those families with odd l are removed."""
     r = np.arange(-INDEX_MAX, INDEX_MAX + 1)
     h, k = np.meshgrid(r, r, indexing="ij")
     out = []
@@ -69,6 +75,11 @@ def planar_tables(kind: str) -> tuple[np.ndarray, ...]:
             ok = np.ones_like(m, dtype=bool)
             if kind == "hR":
                 ok = (-h + k + l) % 3 == 0
+            elif kind in ("hP-hhl", "hP-h0l") and l % 2 == 1:
+                # the six (h, k) of each family (signs and 120° rotations), m = 3h² resp. h²
+                fam = ((h == k) | (k == -2 * h) | (h == -2 * k)) if kind == "hP-hhl" else \
+                    ((h == 0) | (k == 0) | (h == -k))
+                ok = ~fam
         if l == 0:
             ok &= m > 0
         out.append(np.unique(m[ok]).astype(float))
@@ -153,7 +164,7 @@ def peaks_q(two_theta: np.ndarray, wavelength: float) -> tuple[np.ndarray, np.nd
     angle)."""
     t = np.radians(np.asarray(two_theta, float))
     q = (2.0 * np.sin(t / 2.0) / wavelength) ** 2
-    slope = np.sin(t) / wavelength**2 * np.radians(1.0)
+    slope = 2.0 * np.sin(t) / wavelength**2 * np.radians(1.0)     # dQ/dt = 2 sin t / λ², t = 2θ
     if TOL_TAN:
         slope = slope * (1.0 + TOL_TAN * np.tan(t / 2.0))
     return q, slope
@@ -170,7 +181,7 @@ def _search(trials, q, slope, score, valid, first: int | None = None, keep: int 
     displacement at low angles, the Kα1+Kα2 blend. ``first``: trials are ranked on the first peaks
     only (for families with many trials), the refinement uses all of them."""
     if trials.shape[0] == 0:
-        return 0.0, 0.0, 0.0, None
+        return 0.0, 0.0, 0.0, None, 0.0
     q_max = q[-1] + slope[-1] * TOL_2THETA
     loose = slope * TOL_LOOSE
     k = q.size if first is None else min(first, q.size)
@@ -194,13 +205,29 @@ def _search(trials, q, slope, score, valid, first: int | None = None, keep: int 
     r = _rank(e, tol, n_calc, q_max)
     b = int(np.argmax(r))
     if r[b] <= 0:
-        return 0.0, 0.0, 0.0, P[b]
+        return 0.0, 0.0, 0.0, P[b], float(z[b])
     return (float(_figure(e[b:b + 1], tol, n_calc[b:b + 1], q_max)[0]), float((e[b] <= 1).mean()),
-            float(n_calc[b] / q.size), P[b])
+            float(n_calc[b] / q.size), P[b], float(z[b]))
+
+
+def _rescore(score, p, z, q, slope, tol_deg=TOL_WIDE):
+    """(log10 M, fraction indexed) of the refined cell ``p`` (zero shift ``z``) at tolerance
+    ``tol_deg`` and with the lines ``score`` allows: how the best cell fares under a wider window
+    (lab patterns: blends and noise move peaks beyond ``TOL_2THETA``) or under absence conditions."""
+    if p is None:
+        return 0.0, 0.0
+    tol = slope * tol_deg
+    q_max = q[-1] + slope[-1] * TOL_2THETA
+    e, _, n_calc = score(np.asarray(p, float)[None, :], q[None, :] - z * slope[None, :], tol, q_max,
+                         want_coef=False)
+    M = float(_figure(e, tol, n_calc, q_max)[0]) if (e <= 1).any() else 0.0
+    return float(np.log10(max(M, 1e-3))), float((e[0] <= 1).mean())
 
 
 def fit_planar(q, slope, kind: str):
-    """Best (A, C) for a tP/tI/hP/hR lattice: returns (M, fraction indexed, n_calc / N, c/a).
+    """Best (A, C) for a tP/tI/hP/hR lattice: returns (M, fraction indexed, n_calc / N, c/a, extra):
+    ``extra`` is the cell's (log10 M, fraction) at ``TOL_WIDE``, and for hP also under the hhl and
+    h0l c-glide conditions (``planar_tables``) at ``TOL_2THETA``.
 
     Trials: every pair of the first four peaks assigned to every ordered pair of low-index lines
     (``_low_lines``), solved for (A, C)."""
@@ -224,9 +251,15 @@ def fit_planar(q, slope, kind: str):
     P = P[(P[:, 0] > 1e-4) & (P[:, 1] > 1e-4) & (P[:, 0] * tables[0][-1] > q_max)
           & (P[:, 1] * L_MAX**2 > q_max)]
     P = _unique_rows(np.round(P, 6))
-    M, f, n, p = _search(P, q, slope, lambda P, q, t, qm, **kw: _score_planar(P, q, t, tables, qm, **kw), valid,
-                         first=FIRST)
-    return M, f, n, (0.0 if p is None else float(np.sqrt(p[0] / p[1])))
+    score = lambda P, q, t, qm, **kw: _score_planar(P, q, t, tables, qm, **kw)  # noqa: E731
+    M, f, n, p, z = _search(P, q, slope, score, valid, first=FIRST)
+    extra = _rescore(score, p, z, q, slope)
+    if kind == "hP":
+        for cond in ("hP-hhl", "hP-h0l"):
+            t = planar_tables(cond)
+            extra += _rescore(lambda P, q, tl, qm, t=t, **kw: _score_planar(P, q, tl, t, qm, **kw), p, z, q, slope,
+                              TOL_2THETA)
+    return M, f, n, (0.0 if p is None else float(np.sqrt(p[0] / p[1]))), extra
 
 
 @lru_cache(maxsize=None)
@@ -243,9 +276,9 @@ def fit_cubic(q, slope, centering: str):
     q_max = q[-1] * 1.01
     A = (q[:4, None] / table[None, :6]).ravel()
     A = A[A * table[-1] > q_max][:, None]
-    M, f, n, _ = _search(A, q, slope, lambda P, q, t, qm, **kw: _score_cubic(P, q, t, table, qm, **kw),
-                         lambda p, q_max: p[0] * table[-1] > q_max)
-    return M, f, n
+    score = lambda P, q, t, qm, **kw: _score_cubic(P, q, t, table, qm, **kw)  # noqa: E731
+    M, f, n, p, z = _search(A, q, slope, score, lambda p, q_max: p[0] * table[-1] > q_max)
+    return M, f, n, _rescore(score, p, z, q, slope)
 
 
 # Orthorhombic trials, two kinds. Axial: two axes from the first peaks taken as h00 / 0k0 lines
@@ -320,7 +353,8 @@ def _ortho_trials(q) -> np.ndarray:
 
 
 def fit_ortho(q, slope):
-    """Best (A, B, C) for a primitive orthorhombic lattice: returns (M, fraction indexed, n_calc / N).
+    """Best (A, B, C) for a primitive orthorhombic lattice: returns (M, fraction indexed, n_calc / N,
+    (log10 M, fraction) at ``TOL_WIDE``).
     Centred lattices index as primitive ones (with more spare lines, so a lower M)."""
     q_max = q[-1] * 1.01
 
@@ -331,40 +365,52 @@ def fit_ortho(q, slope):
         return bool((p > 1e-5).all() and np.sqrt(q_max / p).max() <= ORTHO_MAX)
     P = _unique_rows(np.round(fits(_ortho_trials(q)), 6))
     if P.shape[0] == 0:
-        return 0.0, 0.0, 0.0
+        return 0.0, 0.0, 0.0, (0.0, 0.0)
     k = min(FIRST, q.size)
     q_first = q[k - 1] + slope[k - 1] * TOL_2THETA
     loose = slope[:k] * TOL_LOOSE
     err, _, n_calc = _score_ortho(P, q[:k], loose, q_first, want_coef=False)
     top = P[np.argsort(-_rank(err, loose, n_calc, q_first))[:ORTHO_KEEP]]
     P = _unique_rows(np.round(np.sort(fits((top[:, None, :] * _DOUBLINGS[None]).reshape(-1, 3)), axis=1), 7))
-    M, f, n, _ = _search(P, q, slope, _score_ortho, valid, keep=2 * N_REFINE)
-    return M, f, n
+    M, f, n, p, z = _search(P, q, slope, _score_ortho, valid, keep=2 * N_REFINE)
+    return M, f, n, _rescore(_score_ortho, p, z, q, slope)
 
 
 CUBIC = ("P", "I", "F")
 PLANAR = ("tP", "tI", "hP", "hR")
 
 
+N_FEATURES = 3 * len(CUBIC) + 4 * len(PLANAR) + 3 + 2 * (len(CUBIC) + len(PLANAR) + 1) + 4 + 1
+
+
 def lattice_features(two_theta: np.ndarray, wavelength: float) -> np.ndarray:
     """For each of cP, cI, cF: log10 M, fraction indexed, lines per peak; for tP, tI, hP, hR the same
-    plus c/a; for oP the first three; then the number of peaks used. Zeros when fewer than 4 peaks."""
-    n_feat = 3 * len(CUBIC) + 4 * len(PLANAR) + 3 + 1
-    out = np.zeros(n_feat, dtype=np.float32)
+    plus c/a; for oP the first three; then each family's best cell at ``TOL_WIDE`` (log10 M,
+    fraction; same order); the hP cell under the hhl and h0l c-glide conditions (log10 M, fraction
+    each); then the number of peaks. Zeros when fewer than 4 peaks."""
+    out = np.zeros(N_FEATURES, dtype=np.float32)
     two_theta = np.sort(np.asarray(two_theta, float))[:N_OBS]
     out[-1] = two_theta.size
     if two_theta.size < 4:
         return out
     q, slope = peaks_q(two_theta, wavelength)
-    i = 0
+    i, wide, absence = 0, [], (0.0,) * 4
     for c in CUBIC:
-        M, f, n = fit_cubic(q, slope, c)
+        M, f, n, w = fit_cubic(q, slope, c)
         out[i:i + 3] = (np.log10(max(M, 1e-3)), f, n)
+        wide += list(w)
         i += 3
     for kind in PLANAR:
-        M, f, n, r = fit_planar(q, slope, kind)
+        M, f, n, r, extra = fit_planar(q, slope, kind)
         out[i:i + 4] = (np.log10(max(M, 1e-3)), f, n, r)
+        wide += list(extra[:2])
+        if kind == "hP":
+            absence = extra[2:]
         i += 4
-    M, f, n = fit_ortho(q, slope)
+    M, f, n, w = fit_ortho(q, slope)
     out[i:i + 3] = (np.log10(max(M, 1e-3)), f, n)
+    wide += list(w)
+    i += 3
+    out[i:i + len(wide)] = wide
+    out[i + len(wide):i + len(wide) + 4] = absence
     return out

@@ -1,9 +1,10 @@
 """Registers the trial-indexing features and their gradient-boosted-trees classifier.
 
-Features (``lattice_fit``, 40 numbers): for the first 20 peaks, the best cubic P/I/F, tetragonal P/I,
+Features (``lattice_fit``, 60 numbers): for the first 20 peaks, the best cubic P/I/F, tetragonal P/I,
 hexagonal P, rhombohedral and orthorhombic trial cell's figure of merit, fraction of peaks indexed and
-lines per peak (plus c/a for the two-parameter lattices; ``indexing.lattice_features``); then 1/d² of
-the first ten peaks and the number of peaks. Peaks here are picked for indexing (above a background estimate,
+lines per peak (plus c/a for the two-parameter lattices), the same cells' figure and fraction in a
+window twice as wide, and the hexagonal cell's under c-glide / 6₃ absences
+(``indexing.lattice_features``); then 1/d² of the first ten peaks and the number of peaks. Peaks here are picked for indexing (above a background estimate,
 sub-step positions, resolved Cu Kα2 lines dropped), not the paper's every-local-maximum list.
 """
 from __future__ import annotations
@@ -115,7 +116,7 @@ DEFAULT_CONFIG = "boosted"
 
 @hookimpl
 def crystalmela_feature_extractors():
-    return [FeatureExtractor(FEATURE, "4", lattice_fit_features,
+    return [FeatureExtractor(FEATURE, "5", lattice_fit_features,
                              "trial-indexing figures of merit (cubic … orthorhombic) + 1/d² of 10 peaks")]
 
 
