@@ -23,7 +23,7 @@ PAPER_MODELS = MODELS[:3]
 EXAMPLE = Path(__file__).parent.parent / "examples" / "LiCoO2.RAW"
 TINY = {"random_forest": {"n_estimators": 5, "min_samples_leaf": 2},
         "extra_trees": {"n_estimators": 5, "min_samples_leaf": 2},
-        "lattice_fit": {"max_iter": 5, "min_samples_leaf": 2, "early_stopping": False},
+        "lattice_fit": {"n_estimators": 5, "min_samples_leaf": 2},
         "cnn_flax": {"steps": 12, "eval_every": 6, "batch": 16, "val_size": 40, "schedule": "cosine",
                      "select": "balanced_accuracy"}}
 
@@ -47,6 +47,21 @@ def test_train_save_load_predict(tmp_path, tiny_data, name):
     assert 0 <= card.metrics["val"]["accuracy"] <= 1
     card2, weights = read_verified(tmp_path / "full")
     assert card2.sha256 == card.sha256 and weights.suffix in (".npz", ".msgpack")
+
+
+def test_lattice_fit_boosted_config_trains_and_loads_as_boosted_trees(tmp_path, tiny_data):
+    from crystalmela.boosted import BoostedTrees
+    spec = get_registry().classifier("lattice_fit")
+    req = TrainRequest(name="lattice_fit", version=spec.version, feature=spec.feature, dataset="full",
+                       data=tiny_data, out_dir=tmp_path / "full", grid=spec.grid, progress=False,
+                       config={"name": "boosted", "max_iter": 5, "early_stopping": False, "min_samples_leaf": 2})
+    card = spec.train(req)
+    assert card.settings["estimator"] == "HistGradientBoostingClassifier"
+    model = spec.load_dir(tmp_path / "full")
+    assert isinstance(model, BoostedTrees) and model.card.sha256 == card.sha256
+    X, _ = req.features("val")
+    p = model.predict_proba(X)
+    assert p.shape == (len(X), 7) and np.allclose(p.sum(axis=1), 1.0)
 
 
 def test_tampered_weights_are_refused(tmp_path, tiny_data):
@@ -114,12 +129,12 @@ def test_cli_train_on_a_subset(tmp_path, tiny_data, capsys):
         assert main(["train", "--model", "lattice_fit", "--data", str(tiny_data), "--out",
                      str(tmp_path / "x"), "--max-train", bad]) == 2
         assert "--max-train must be a positive number of patterns" in capsys.readouterr().err
-    assert card["settings"]["estimator"] == "HistGradientBoostingClassifier"      # lattice_fit's default
+    assert "estimator" not in card["settings"]                   # lattice_fit's default: extra trees
 
 
 @pytest.mark.parametrize("config, match", [
-    ({"n_estimators": 5}, "bad HistGradientBoostingClassifier setting"),        # a forest's setting
-    ({"learning_rate": -1.0}, "refused to fit HistGradientBoostingClassifier"),
+    ({"name": "boosted", "n_estimators": 5}, "bad HistGradientBoostingClassifier setting"),   # a forest's
+    ({"name": "boosted", "learning_rate": -1.0}, "refused to fit HistGradientBoostingClassifier"),
     ({"estimator": "KMeans"}, "not a classifier of sklearn.ensemble"),
 ])
 def test_cli_train_bad_estimator_settings_are_clear_errors(tmp_path, tiny_data, capsys, config, match):
