@@ -1,0 +1,70 @@
+"""The diagnostic scripts in benchmarks/: bad inputs are clear messages (exit 2), and they run on a
+tiny built data set and on a few real CIFs."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from crystalmela.dataset import BuildSettings, build
+
+BENCH = Path(__file__).parent.parent / "benchmarks"
+
+
+def _script(name):
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "ds"
+    build(out, BuildSettings(synthetic=120, chunk_size=60, seed=5), workers=1, progress=False)
+    return out
+
+
+def test_lattice_diagnostics_bad_inputs(tmp_path, capsys):
+    main = _script("lattice_diagnostics").main
+    with pytest.raises(SystemExit) as exc:
+        main([])
+    assert exc.value.code == 2 and "either CIF folders or --data" in capsys.readouterr().err
+    assert main([str(tmp_path / "none")]) == 2
+    assert "no readable crystal" in capsys.readouterr().err
+    assert main(["--data", str(tmp_path)]) == 2
+    assert "not a built data set" in capsys.readouterr().err
+
+
+def test_lattice_diagnostics_on_a_built_data_set(tiny_data, capsys):
+    assert _script("lattice_diagnostics").main(["--data", str(tiny_data), "--n", "12"]) == 0
+    out = capsys.readouterr().out
+    assert "val rows of" in out and "in the wide window" in out and "hhl condition" in out
+
+
+def test_cell_angles(tiny_data, shared_cifs, tmp_path, capsys):
+    main = _script("cell_angles").main
+    cifs = tmp_path / "cifs"
+    cifs.mkdir()
+    from crystalmela.structure import StructureError, read_cif
+    kept = 0
+    for path in shared_cifs:                     # a few real monoclinic and triclinic structures
+        try:
+            system = read_cif(path)[0].crystal_system
+        except StructureError:
+            continue
+        if system in ("monoclinic", "triclinic"):
+            (cifs / path.name).write_bytes(path.read_bytes())
+            kept += 1
+        if kept == 8:
+            break
+    assert main([str(cifs), "--data", str(tiny_data)]) == 0
+    out = capsys.readouterr().out
+    assert "real       monoclinic" in out and "train " in out and "within 5°" in out
+    assert main([str(tmp_path / "none"), "--data", str(tiny_data)]) == 2
+    assert "no readable monoclinic or triclinic CIF" in capsys.readouterr().err
+    assert main([str(cifs), "--data", str(tmp_path)]) == 2
+    assert "not a built data set" in capsys.readouterr().err
