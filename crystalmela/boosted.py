@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelNotAvailableError
-from .forest import _floor32, check_rows, walk
+from .forest import _floor32, check_rows, node_problem, read_arrays, walk
 from .systems import CRYSTAL_SYSTEMS
 
 KIND = "boosted"
@@ -109,16 +109,7 @@ class BoostedTrees:
     @classmethod
     def load(cls, path: str | Path) -> "BoostedTrees":
         """Read and validate; any inconsistency is a ModelNotAvailableError naming the file."""
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                missing = [k for k in KEYS if k not in z.files]
-                if missing:
-                    raise ModelNotAvailableError(f"{path}: not a boosted-trees file (missing {', '.join(missing)})")
-                a = {k: z[k] for k in KEYS}
-        except ModelNotAvailableError:
-            raise
-        except (OSError, ValueError) as exc:
-            raise ModelNotAvailableError(f"{path}: not a readable boosted-trees file: {exc}") from None
+        a = read_arrays(path, KEYS, "boosted-trees")
         if str(a["kind"]) != KIND or int(a["format"]) != FORMAT:
             raise ModelNotAvailableError(f"{path}: {a['kind']} format {int(a['format'])}, expected {KIND} {FORMAT}")
         model = cls(classes=a["classes"], n_features=int(a["n_features"]), max_depth=int(a["max_depth"]),
@@ -141,18 +132,9 @@ class BoostedTrees:
             return "leaf values must be finite numbers"
         if not np.isfinite(self.baseline).all() or self.missing_left.dtype != bool:
             return "baseline must be finite and missing_left boolean"
-        if self.n_trees == 0 or self.roots.min() < 0 or self.roots.max() >= n:
-            return "tree roots out of range"
-        if self.tree_class.min() < 0 or self.tree_class.max() >= columns:
+        if len(self.tree_class) and (self.tree_class.min() < 0 or self.tree_class.max() >= columns):
             return "tree class out of range"
-        internal = self.left >= 0
-        if (self.left[internal] >= n).any() or (self.right[internal] < 0).any() or (self.right[internal] >= n).any():
-            return "child index out of range"
-        if (-self.left[~internal] - 1 >= n_leaves).any():
-            return "leaf row out of range"
-        if (self.feature[internal] < 0).any() or (self.feature[internal] >= self.n_features).any():
-            return "feature index out of range"
-        return None
+        return node_problem(self.roots, self.left, self.right, self.feature, self.n_features, n_leaves)
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities (n, 7) in CRYSTAL_SYSTEMS order; scikit-learn's result for the same input."""

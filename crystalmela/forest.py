@@ -73,6 +73,36 @@ def walk(X: np.ndarray, roots, left, right, feature, threshold, max_depth: int,
     return node
 
 
+def read_arrays(path, keys, what: str) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of an ``.npz`` read without pickle; a missing key or an unreadable file is
+    a ModelNotAvailableError naming the file and ``what`` it should be."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in keys if k not in z.files]
+            if missing:
+                raise ModelNotAvailableError(f"{path}: not a {what} file (missing {', '.join(missing)})")
+            return {k: z[k] for k in keys}
+    except ModelNotAvailableError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ModelNotAvailableError(f"{path}: not a readable {what} file: {exc}") from None
+
+
+def node_problem(roots, left, right, feature, n_features: int, n_leaves: int) -> str | None:
+    """What is wrong with the node arrays (an index out of range), or None."""
+    n = len(left)
+    if len(roots) == 0 or roots.min() < 0 or roots.max() >= n:
+        return "tree roots out of range"
+    internal = left >= 0
+    if (left[internal] >= n).any() or (right[internal] < 0).any() or (right[internal] >= n).any():
+        return "child index out of range"
+    if (-left[~internal] - 1 >= n_leaves).any():
+        return "leaf row out of range"
+    if (feature[internal] < 0).any() or (feature[internal] >= n_features).any():
+        return "feature index out of range"
+    return None
+
+
 def check_rows(X, n_features: int) -> np.ndarray:
     X = np.asarray(X, dtype=np.float32)
     if X.ndim == 1:
@@ -146,16 +176,7 @@ class Forest:
     @classmethod
     def load(cls, path: str | Path) -> "Forest":
         """Read and validate; any inconsistency is a ModelNotAvailableError naming the file."""
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                missing = [k for k in KEYS if k not in z.files]
-                if missing:
-                    raise ModelNotAvailableError(f"{path}: not a forest file (missing {', '.join(missing)})")
-                a = {k: z[k] for k in KEYS}
-        except ModelNotAvailableError:
-            raise
-        except (OSError, ValueError) as exc:
-            raise ModelNotAvailableError(f"{path}: not a readable forest file: {exc}") from None
+        a = read_arrays(path, KEYS, "forest")
         if int(a["format"]) != FORMAT:
             raise ModelNotAvailableError(f"{path}: forest format {int(a['format'])}, expected {FORMAT}")
         forest = cls(classes=a["classes"], n_features=int(a["n_features"]), max_depth=int(a["max_depth"]),
@@ -178,16 +199,7 @@ class Forest:
         if self.leaf_values.dtype.kind not in "uf" or (n_leaves and (
                 (self.leaf_values < 0).any() or not (self.leaf_values.sum(axis=1) > 0).all())):
             return "every leaf needs non-negative class counts with a positive sum"
-        if self.n_trees == 0 or self.roots.min() < 0 or self.roots.max() >= n:
-            return "tree roots out of range"
-        internal = self.left >= 0
-        if (self.left[internal] >= n).any() or (self.right[internal] < 0).any() or (self.right[internal] >= n).any():
-            return "child index out of range"
-        if (-self.left[~internal] - 1 >= n_leaves).any():
-            return "leaf row out of range"
-        if (self.feature[internal] < 0).any() or (self.feature[internal] >= self.n_features).any():
-            return "feature index out of range"
-        return None
+        return node_problem(self.roots, self.left, self.right, self.feature, self.n_features, n_leaves)
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities (n, 7) in CRYSTAL_SYSTEMS order; scikit-learn's result for the same input."""
