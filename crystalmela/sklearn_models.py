@@ -108,9 +108,11 @@ def forest_classifier(name: str, version: str, *, feature: str, package_dir: str
         if "n_jobs" in cls().get_params():       # boosting uses every core through OpenMP anyway
             config["n_jobs"] = -1
         try:
-            return cls(**config, random_state=seed)
-        except TypeError as exc:
+            est = cls(**config, random_state=seed)
+            getattr(est, "_validate_params", lambda: None)()     # ranges too, before any feature
+        except (TypeError, ValueError) as exc:
             raise CrystalmelaError(f"bad {name} setting in the configuration: {exc}") from None
+        return est
 
     def train(request):
         return train_forest(request, make_estimator, named_config(name, configs, default, request.config))

@@ -134,7 +134,8 @@ def test_cli_train_on_a_subset(tmp_path, tiny_data, capsys):
 
 @pytest.mark.parametrize("config, match", [
     ({"name": "boosted", "n_estimators": 5}, "bad HistGradientBoostingClassifier setting"),   # a forest's
-    ({"name": "boosted", "learning_rate": -1.0}, "refused to fit HistGradientBoostingClassifier"),
+    ({"name": "boosted", "learning_rate": -1.0}, "bad HistGradientBoostingClassifier setting"),
+    ({"name": "boosted"}, "refused to fit HistGradientBoostingClassifier"),   # early stopping: 1 hexagonal
     ({"estimator": "KMeans"}, "not a classifier of sklearn.ensemble"),
 ])
 def test_cli_train_bad_estimator_settings_are_clear_errors(tmp_path, tiny_data, capsys, config, match):
