@@ -29,9 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-FAMILIES = {"cP": 1, "cI": 4, "cF": 7, "tP": 10, "tI": 14, "hP": 18, "hR": 22, "oP": 26}
-WIDE = {k: 29 + 2 * i for i, k in enumerate(FAMILIES)}     # the same cell's fraction at 0.05°
-HHL = (44, 45)                                            # hP cell under the hhl condition: log10 M, fraction
 
 
 def main(argv=None) -> int:
@@ -50,6 +47,7 @@ def main(argv=None) -> int:
     from crystalmela.errors import CrystalmelaError
     from crystalmela_lattice_fit import indexing
     from crystalmela_lattice_fit.indexing import lattice_features
+    FAMILIES, WIDE, HHL = indexing.FRACTION, indexing.WIDE_FRACTION, indexing.ABSENCE["hhl"]
     indexing.TOL_TAN = args.tol_tan
     indexing.KA2_BLEND = args.ka2_blend
     from crystalmela_lattice_fit.plugin import pick_peaks

@@ -15,11 +15,9 @@ from crystalmela_lattice_fit import indexing
 from crystalmela_lattice_fit.plugin import lattice_fit_features, pick_peaks
 
 WL = PAPER_GRID.wavelength
-# column of the "fraction indexed" figure of each lattice family in lattice_features()
-FRACTION = {"cP": 1, "cI": 4, "cF": 7, "tP": 10, "tI": 14, "hP": 18, "hR": 22, "oP": 26}
-# … and of the same cell in the wider window (feature version 5), and the hP cell under absences
-WIDE_FRACTION = {k: 29 + 2 * i for i, k in enumerate(FRACTION)}
-ABSENCE = {"hhl": (44, 45), "h0l": (46, 47)}              # (log10 M, fraction)
+# columns of lattice_features(): each family's fraction indexed, the same in the wide window, and
+# the hP cell under absence conditions (log10 M, fraction)
+FRACTION, WIDE_FRACTION, ABSENCE = indexing.FRACTION, indexing.WIDE_FRACTION, indexing.ABSENCE
 
 
 def _crystal(sg: str, cell, sites):
@@ -125,6 +123,14 @@ def test_the_wide_window_still_indexes_peaks_a_little_off_their_lines(name):
     f = indexing.lattice_features(tt, WL)
     assert f[FRACTION[family]] < 1.0
     assert f[WIDE_FRACTION[family]] == 1.0
+
+
+def test_the_column_layout_is_what_lattice_features_writes():
+    """The published columns (used by the tests above and benchmarks/lattice_diagnostics.py)."""
+    assert FRACTION == {"cP": 1, "cI": 4, "cF": 7, "tP": 10, "tI": 14, "hP": 18, "hR": 22, "oP": 26}
+    assert list(WIDE_FRACTION.values()) == list(range(29, 45, 2)) and ABSENCE == {"hhl": (44, 45), "h0l": (46, 47)}
+    f = indexing.lattice_features(_peaks(CRYSTALS["magnesium (hP)"][0]), WL)
+    assert f.shape == (indexing.N_FEATURES,) and f[-1] == _peaks(CRYSTALS["magnesium (hP)"][0]).size
 
 
 def test_the_slope_is_the_derivative_of_q():

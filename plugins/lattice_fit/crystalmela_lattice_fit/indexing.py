@@ -380,7 +380,16 @@ CUBIC = ("P", "I", "F")
 PLANAR = ("tP", "tI", "hP", "hR")
 
 
-N_FEATURES = 3 * len(CUBIC) + 4 * len(PLANAR) + 3 + 2 * (len(CUBIC) + len(PLANAR) + 1) + 4 + 1
+FAMILIES = (*(f"c{c}" for c in CUBIC), *PLANAR, "oP")
+# Column of each family's fraction indexed (its log10 M is the one before), of the same cell's
+# fraction in the wide window (log10 M before it), and of the hP cell under the absence conditions
+# (log10 M, fraction): the layout lattice_features writes, for readers of the features.
+FRACTION = dict(zip(FAMILIES, (int(c) + 1 for c in np.cumsum([0] + [3] * len(CUBIC) + [4] * len(PLANAR)))))
+_WIDE0 = 3 * len(CUBIC) + 4 * len(PLANAR) + 3
+WIDE_FRACTION = {k: _WIDE0 + 2 * i + 1 for i, k in enumerate(FAMILIES)}
+ABSENCE = {"hhl": (_WIDE0 + 2 * len(FAMILIES), _WIDE0 + 2 * len(FAMILIES) + 1),
+           "h0l": (_WIDE0 + 2 * len(FAMILIES) + 2, _WIDE0 + 2 * len(FAMILIES) + 3)}
+N_FEATURES = _WIDE0 + 2 * len(FAMILIES) + 4 + 1
 
 
 def lattice_features(two_theta: np.ndarray, wavelength: float) -> np.ndarray:
