@@ -168,7 +168,8 @@ def cmd_dataset_build(args) -> int:
         raise CrystalmelaError("nothing to build: give --synthetic N and/or --cif DIR")
     try:
         settings = BuildSettings(synthetic=args.synthetic, organic_fraction=args.organic_fraction,
-                                 prior_power=args.prior_power, cif_dirs=args.cif or [],
+                                 prior_power=args.prior_power, cell_model=args.cell_model,
+                                 cif_dirs=args.cif or [],
                                  seed=args.seed, chunk_size=args.chunk_size)
     except ValueError as exc:
         raise CrystalmelaError(f"invalid data set settings: {exc}") from None
@@ -433,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--organic-fraction", type=float, default=0.5)
     b.add_argument("--prior-power", type=float, default=1.0,
                    help="1 = database space-group frequencies; <1 flattens toward uniform")
+    b.add_argument("--cell-model", default="reduced", choices=("reduced", "uniform"),
+                   help="monoclinic/triclinic angles: reduced (default) or uniform (data sets built "
+                        "before 2026-11-30)")
     b.add_argument("--cif", action="append", metavar="DIR", help="folder of CIF files (repeatable)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--chunk-size", type=int, default=500)

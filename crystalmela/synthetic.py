@@ -46,6 +46,7 @@ _ANION_VOLUME = {"O": 12.0, "F": 11.0, "S": 25.0, "Cl": 25.0, "N": 12.0, "Se": 3
 class GeneratorSettings:
     kind: str = "inorganic"            # "organic" or "inorganic"
     prior_power: float = 1.0           # 1: database frequencies; < 1 flattens toward uniform
+    cell_model: str = "reduced"        # oblique angles: see random_cell
     max_tries: int = 30
 
 
@@ -60,11 +61,35 @@ def _hall(number: int) -> str:
     return gemmi.find_spacegroup_by_number(number).hall
 
 
-def random_cell(system: str, volume: float, rng: np.random.Generator, *, spread: float = 0.35
-                ) -> tuple[float, ...]:
-    """Cell parameters of a crystal system with the given volume; axis ratios log-normal."""
+CELL_MODELS = ("reduced", "uniform")
+
+
+def random_cell(system: str, volume: float, rng: np.random.Generator, *, spread: float = 0.35,
+                model: str = "reduced", centring: str = "P") -> tuple[float, ...]:
+    """Cell parameters of a crystal system with the given volume; axis ratios log-normal.
+
+    The oblique angles (monoclinic β, triclinic α β γ) come from one of two models:
+    - ``reduced`` (default): each lattice row sits over the net below it at a uniformly random offset
+      (c over the a-row for monoclinic; c over the ab-net, b over the a-row for triclinic), and the
+      cell is then reduced as crystallographers report it (c reduced against a, β ≥ 90°; a Niggli
+      cell for triclinic). No angle is preferred, so near-90° cells (pseudo-orthorhombic) are as
+      common as the geometry makes them: with equal axes β is uniform over 90–116.6°, and long c
+      axes crowd it toward 90°. A C-centred cell may only reduce a against 2c (against c would
+      turn C into I), so its β reaches further, as in real C2/c cells. Nothing here is fitted to
+      any structure set.
+    - ``uniform``: the first generator's draws, kept to reproduce data sets built with it:
+      β uniform on 90.5–125°, triclinic angles uniform on 65–118°.
+    """
+    if model not in CELL_MODELS:
+        raise ValueError(f"unknown cell model {model!r}: expected one of {', '.join(CELL_MODELS)}")
     for _ in range(100):
         r = np.exp(rng.normal(0.0, spread, 3))
+        if model == "reduced" and system in ("monoclinic", "triclinic"):
+            cell = _reduced_oblique(system, r, rng, centring)
+            if cell is None:
+                continue
+            scale = (volume / gemmi.UnitCell(*cell).volume) ** (1 / 3)
+            return (cell[0] * scale, cell[1] * scale, cell[2] * scale, *cell[3:])
         alpha = beta = gamma = 90.0
         if system == "triclinic":
             alpha, beta, gamma = rng.uniform(65, 118, 3)
@@ -85,6 +110,32 @@ def random_cell(system: str, volume: float, rng: np.random.Generator, *, spread:
         a, b, c = r * scale
         return (float(a), float(b), float(c), float(alpha), float(beta), float(gamma))
     raise RuntimeError("could not draw a valid cell")
+
+
+def _reduced_oblique(system: str, r: np.ndarray, rng: np.random.Generator, centring: str
+                     ) -> tuple[float, ...] | None:
+    """A monoclinic or triclinic cell from uniformly random row offsets (see ``random_cell``).
+
+    ``r`` holds a, b and the heights of the rows (a·b·h = volume before scaling). None when the draw
+    is not a reduced cell in the standard setting (a would reduce against c, or 2c if C-centred).
+    """
+    if system == "monoclinic":
+        a, b, h = r
+        u = rng.uniform(0.0, 0.5) * a           # c's offset along a, reduced against a
+        c = float(np.hypot(h, u))
+        step = 2.0 if centring.upper() == "C" else 1.0
+        if u * a > (step * c) ** 2 / 2:
+            return None
+        return (float(a), float(b), c, 90.0, 90.0 + float(np.degrees(np.arctan2(u, h))), 90.0)
+    va = np.array([r[0], 0.0, 0.0])
+    vb = np.array([rng.uniform(-0.5, 0.5) * r[0], r[1], 0.0])
+    vc = rng.uniform(-0.5, 0.5) * va + rng.uniform(-0.5, 0.5) * vb + np.array([0.0, 0.0, r[2]])
+    lengths = [float(np.linalg.norm(v)) for v in (va, vb, vc)]
+    angle = lambda x, y: float(np.degrees(np.arccos(x @ y / np.linalg.norm(x) / np.linalg.norm(y))))
+    gv = gemmi.GruberVector(gemmi.UnitCell(*lengths, angle(vb, vc), angle(va, vc), angle(va, vb)), "P")
+    gv.niggli_reduce()
+    out = gv.get_cell()
+    return (out.a, out.b, out.c, out.alpha, out.beta, out.gamma)
 
 
 def _special_position(x: np.ndarray, rot: np.ndarray, tran: np.ndarray, rng) -> np.ndarray:
@@ -121,17 +172,20 @@ def _min_distance_ok(crystal: Crystal, d_min: float) -> bool:
 
 
 def generate(n: int, kind: str = "inorganic", seed: int | np.random.SeedSequence = 0, *,
-             prior_power: float = 1.0) -> list[Crystal]:
-    """``n`` random crystals of one kind, reproducible from ``seed``."""
+             prior_power: float = 1.0, cell_model: str = "reduced") -> list[Crystal]:
+    """``n`` random crystals of one kind, reproducible from ``seed``; see ``random_cell`` for the
+    cell models."""
+    if cell_model not in CELL_MODELS:
+        raise ValueError(f"unknown cell model {cell_model!r}: expected one of {', '.join(CELL_MODELS)}")
     rng = np.random.default_rng(seed)
     prior = _sg_prior(kind, float(prior_power))
     make = _organic if kind == "organic" else _inorganic
     out = []
     while len(out) < n:
         number = int(rng.choice(230, p=prior)) + 1
-        crystal = make(number, rng)
+        crystal = make(number, rng, cell_model)
         if crystal is not None:
-            crystal.meta["generator"] = {"kind": kind, "prior_power": prior_power}
+            crystal.meta["generator"] = {"kind": kind, "prior_power": prior_power, "cell_model": cell_model}
             out.append(crystal)
     return out
 
@@ -142,7 +196,7 @@ def _choice(items, rng):
     return names[int(rng.choice(len(names), p=w / w.sum()))]
 
 
-def _inorganic(number: int, rng: np.random.Generator) -> Crystal | None:
+def _inorganic(number: int, rng: np.random.Generator, cell_model: str) -> Crystal | None:
     hall = _hall(number)
     rot, tran = operations(hall)
     system = crystal_system(number)
@@ -172,7 +226,7 @@ def _inorganic(number: int, rng: np.random.Generator) -> Crystal | None:
                      for e in elements])
     volume = float((vols * mult).sum() * rng.uniform(0.9, 1.3))
     try:
-        cell = random_cell(system, volume, rng, spread=0.3)
+        cell = random_cell(system, volume, rng, spread=0.3, model=cell_model, centring=hall.lstrip("-")[0])
     except RuntimeError:
         return None
     if not (CELL_RANGE[0] <= min(cell[:3]) and max(cell[:3]) <= CELL_RANGE[1]):
@@ -228,7 +282,7 @@ def _random_rotation(rng) -> np.ndarray:
                      [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
-def _organic(number: int, rng: np.random.Generator) -> Crystal | None:
+def _organic(number: int, rng: np.random.Generator, cell_model: str) -> Crystal | None:
     hall = _hall(number)
     rot, tran = operations(hall)
     system = crystal_system(number)
@@ -239,7 +293,7 @@ def _organic(number: int, rng: np.random.Generator) -> Crystal | None:
         return None
     volume = z * n_heavy * rng.normal(18.0, 1.2)
     try:
-        cell = random_cell(system, volume, rng, spread=0.35)
+        cell = random_cell(system, volume, rng, spread=0.35, model=cell_model, centring=hall.lstrip("-")[0])
     except RuntimeError:
         return None
     if not (CELL_RANGE[0] <= min(cell[:3]) and max(cell[:3]) <= CELL_RANGE[1]):

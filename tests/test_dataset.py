@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import gemmi
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -14,7 +15,7 @@ from crystalmela.dataset.build import split_of
 from crystalmela.errors import CrystalmelaError
 from crystalmela.profiles import ProfileSettings, render, render_many
 from crystalmela.sgstats import probabilities
-from crystalmela.synthetic import generate
+from crystalmela.synthetic import generate, random_cell
 from crystalmela.systems import CRYSTAL_SYSTEMS, crystal_system
 
 from test_simulate import AL_CIF
@@ -53,6 +54,55 @@ def test_prior_covers_all_groups_and_flattening_works():
         assert p.shape == (230,) and (p > 0).all() and np.isclose(p.sum(), 1)
     flat = generate(300, "organic", seed=3, prior_power=0.2)
     assert len({c.crystal_system for c in flat}) >= 6
+
+
+@pytest.mark.parametrize("centring", ["P", "C"])
+def test_reduced_monoclinic_cells_are_reduced_with_the_volume_asked(centring):
+    rng = np.random.default_rng(0)
+    cells = np.array([random_cell("monoclinic", 900.0, rng, centring=centring) for _ in range(2000)])
+    a, b, c, al, be, ga = cells.T
+    assert (al == 90).all() and (ga == 90).all() and (be >= 90).all()
+    assert np.allclose(a * b * c * np.sin(np.radians(be)), 900.0)
+    offset = c * -np.cos(np.radians(be))          # c's projection on a
+    assert (offset <= a / 2 + 1e-9).all()           # c reduced against a
+    step = 2.0 if centring == "C" else 1.0         # a reduced against c (2c keeps C centring)
+    assert (offset * a <= (step * c) ** 2 / 2 + 1e-9).all()
+    assert (be <= 120 + 1e-9).all() if centring == "P" else (be > 120).any()
+
+
+def test_reduced_triclinic_cells_are_niggli_cells():
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        cell = random_cell("triclinic", 500.0, rng)
+        uc = gemmi.UnitCell(*cell)
+        assert np.isclose(uc.volume, 500.0)
+        assert gemmi.GruberVector(uc, "P").is_niggli()
+
+
+def test_reduced_model_gives_more_near_90_cells_than_the_uniform_one():
+    """The point of the reduced model: pseudo-orthorhombic cells are not rare in training."""
+    def near_90(model):
+        rng = np.random.default_rng(2)
+        be = np.array([random_cell("monoclinic", 900.0, rng, model=model)[4] for _ in range(3000)])
+        return np.mean(np.abs(be - 90) <= 5)
+    assert near_90("reduced") > near_90("uniform") + 0.07
+    rng = np.random.default_rng(3)
+    old = np.array([random_cell("monoclinic", 900.0, rng, model="uniform")[4] for _ in range(500)])
+    assert old.min() >= 90.5 and old.max() <= 125.0
+
+
+def test_cell_model_is_recorded_and_unknown_models_are_refused(tmp_path):
+    crystals = generate(20, "inorganic", seed=4, cell_model="uniform")
+    assert {c.meta["generator"]["cell_model"] for c in crystals} == {"uniform"}
+    with pytest.raises(ValueError, match="unknown cell model 'skewed'"):
+        generate(5, "organic", seed=4, cell_model="skewed")
+    with pytest.raises(ValueError, match="unknown cell model"):
+        random_cell("monoclinic", 100.0, np.random.default_rng(0), model="skewed")
+    with pytest.raises(ValueError, match="cell_model"):
+        BuildSettings(synthetic=10, cell_model="skewed")
+    with pytest.raises(SystemExit) as exc:
+        main(["dataset", "build", str(tmp_path / "d"), "--synthetic", "4", "--cell-model", "skewed"])
+    assert exc.value.code == 2 and not (tmp_path / "d").exists()
 
 
 def test_split_is_stratified_stable_and_seeded():

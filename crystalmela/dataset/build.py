@@ -19,6 +19,7 @@ import os
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -47,6 +48,9 @@ class BuildSettings(BaseModel):
     organic_fraction: float = Field(0.5, ge=0, le=1, description="share of organic synthetic ones")
     prior_power: float = Field(1.0, gt=0, le=1,
                                description="1 = database space-group frequencies; <1 flattens them")
+    cell_model: Literal["reduced", "uniform"] = Field(
+        "reduced", description="monoclinic/triclinic angles: reduced cells from random row offsets, "
+                               "or the first generator's uniform draws (data sets built before it)")
     cif_dirs: list[str] = Field(default_factory=list)
     seed: int = 0
     chunk_size: int = Field(500, ge=1, le=100_000)
@@ -81,7 +85,8 @@ def run_task(task: dict, settings: dict) -> tuple[pa.Table, list[dict]]:
         seq = np.random.SeedSequence([s.seed, task["index"]])
         s_org, s_inorg = seq.spawn(2)
         for kind, n, ss in (("organic", n_org, s_org), ("inorganic", task["n"] - n_org, s_inorg)):
-            for j, crystal in enumerate(generate(n, kind, ss, prior_power=s.prior_power)):
+            for j, crystal in enumerate(generate(n, kind, ss, prior_power=s.prior_power,
+                                                   cell_model=s.cell_model)):
                 row = crystal_row(crystal, f"syn-{s.seed}-{task['index']}-{kind[0]}{j}", "synthetic",
                                   s.d_min)
                 if row is not None:
