@@ -83,7 +83,8 @@ def preprocess_of(model):
 def calibrate_trained(spec, request, n: int = 4000, batch: int = 500) -> dict:
     """Fit and store the temperature of the model ``spec.train(request)`` just wrote: on up to ``n``
     val-split patterns rendered as the request renders training ones (augmented when it augments),
-    which the model never saw. Works for any plugin that offers ``load_dir``."""
+    which the model never saw. Works for any plugin that offers ``load_dir``. Features that training
+    cached for those patterns are reused rather than computed again."""
     from .errors import CrystalmelaError
     from .plugins import get_registry
     if spec.load_dir is None:
@@ -92,9 +93,13 @@ def calibrate_trained(spec, request, n: int = 4000, batch: int = 500) -> dict:
     extract = get_registry().feature(spec.feature).extract
     rset = request.reflections("val")
     idx = np.sort(np.random.default_rng(request.seed).permutation(len(rset))[:n])
+    cached = request.cached_features(rset.ids[idx])
     probs = []
     for start in range(0, len(idx), batch):
-        X = np.stack([np.asarray(extract(p)) for p in request.patterns(rset, idx[start:start + batch])])
+        if cached is not None:
+            X = cached[start:start + batch]
+        else:
+            X = np.stack([np.asarray(extract(p)) for p in request.patterns(rset, idx[start:start + batch])])
         probs.append(np.asarray(model.predict_proba(X), dtype=float))
     kind = "lab-condition augmented" if request.augment is not None else "clean"
     record = calibration_record(np.concatenate(probs), rset.labels[idx],

@@ -129,17 +129,27 @@ class TrainRequest:
         rows = np.array([known[i] for i in rset.ids.tolist()])
         return store["X"][rows], rset.labels
 
+    def cached_features(self, ids, *, augment: bool = True) -> np.ndarray | None:
+        """The cached features of the rows ``ids``, or None unless the cache holds them all (the
+        caller then renders them itself)."""
+        _, store = self._cache(augment)
+        if not store:
+            return None
+        known = dict(zip(store["ids"].tolist(), range(len(store["ids"]))))
+        ids = [str(i) for i in ids]
+        if not all(i in known for i in ids):
+            return None
+        return store["X"][np.array([known[i] for i in ids], dtype=int)]
+
     def iter_features(self, split: str | None, batch: int = 1024, *, augment: bool = True):
         """Yield (X, y) batches of a split: from the feature cache when it holds every row, else
         rendered now and not cached (whole-profile features of a large set would be gigabytes)."""
         from .plugins import get_registry
         rset = self.reflections(split)
-        _, store = self._cache(augment)
-        known = dict(zip(store.get("ids", np.array([], dtype=str)).tolist(), range(len(store.get("ids", [])))))
-        if store and all(i in known for i in rset.ids.tolist()):
-            rows = np.array([known[i] for i in rset.ids.tolist()])
-            for start in range(0, len(rows), batch):
-                yield store["X"][rows[start:start + batch]], rset.labels[start:start + batch]
+        cached = self.cached_features(rset.ids, augment=augment)
+        if cached is not None:
+            for start in range(0, len(cached), batch):
+                yield cached[start:start + batch], rset.labels[start:start + batch]
             return
         extract = get_registry().feature(self.feature).extract
         for start in range(0, len(rset), batch):

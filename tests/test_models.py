@@ -298,3 +298,30 @@ def test_feature_cache_writers_merge_rows_instead_of_overwriting(tmp_path):
     rows = dict(zip(store["ids"].tolist(), store["X"][:, 0].tolist()))
     assert rows["a3"] == 3 and rows["new"] == -1 and len(rows) == 31
     assert not list(cache.parent.glob("*.tmp.npz"))
+
+
+def test_calibrating_a_trained_model_reuses_its_cached_val_features(tmp_path, tiny_data, monkeypatch):
+    """Training caches the val features; calibration right after must not compute them again."""
+    import shutil
+    from crystalmela.calibration import calibrate_trained
+    from crystalmela.specs import FeatureExtractor
+    data = tmp_path / "ds"
+    shutil.copytree(tiny_data, data)
+    reg = get_registry()
+    spec = reg.classifier("lattice_fit")
+    req = TrainRequest(name="lattice_fit", version=spec.version, feature=spec.feature, dataset="full",
+                       data=data, out_dir=tmp_path / "full", grid=spec.grid,
+                       config=dict(TINY["lattice_fit"]), progress=False)
+    spec.train(req)
+    first = calibrate_trained(spec, req)
+    real = reg.feature(spec.feature)
+
+    def refuse(pattern):
+        raise AssertionError("features computed again")
+    monkeypatch.setitem(reg.features, spec.feature, FeatureExtractor(real.name, real.version, refuse))
+    again = calibrate_trained(spec, req)
+    assert again["temperature"] == first["temperature"] and again["n"] == first["n"] > 0
+    for cache in (data / "features").glob("*.npz"):   # no cache: the patterns are rendered again
+        cache.unlink()
+    with pytest.raises(AssertionError, match="features computed again"):
+        calibrate_trained(spec, req)
