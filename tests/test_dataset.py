@@ -235,6 +235,11 @@ def test_cli_build_and_info(tmp_path, capsys, cif_dir):
     assert main(["dataset", "info", str(out), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["counts"]["full"]["n"] == 22
+    assert info["settings"]["cell_model"] == "reduced"          # the data set says how it was drawn
+    # the same folder with the other cell model is another data set: refused, nothing overwritten
+    assert main(["dataset", "build", str(out), "--synthetic", "20", "--cif", str(cif_dir),
+                 "--chunk-size", "10", "--workers", "1", "--quiet", "--cell-model", "uniform"]) == 2
+    assert "built with other settings" in capsys.readouterr().err
     index = pq.read_table(out / "index.parquet")
     assert set(index["split"].to_pylist()) <= {"train", "val", "test"}
     assert main(["dataset", "build", str(out)]) == 2
