@@ -435,8 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--prior-power", type=float, default=1.0,
                    help="1 = database space-group frequencies; <1 flattens toward uniform")
     b.add_argument("--cell-model", default="reduced", choices=("reduced", "uniform"),
-                   help="monoclinic/triclinic angles: reduced (default) or uniform (data sets built "
-                        "before 2026-11-30)")
+                   help="monoclinic/triclinic angles: reduced (default) or uniform (the shipped models' "
+                        "training data, built before the option)")
     b.add_argument("--cif", action="append", metavar="DIR", help="folder of CIF files (repeatable)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--chunk-size", type=int, default=500)
