@@ -68,3 +68,39 @@ def test_cell_angles(tiny_data, shared_cifs, tmp_path, capsys):
     assert "no readable monoclinic or triclinic CIF" in capsys.readouterr().err
     assert main([str(cifs), "--data", str(tmp_path)]) == 2
     assert "not a built data set" in capsys.readouterr().err
+
+
+def test_mono_trial_scores_a_monoclinic_line_list_exactly():
+    """The monoclinic scorer of the experiment: a cell's own lines index with no error, and it counts
+    the lines (hkl and -h k -l are one) as a brute-force enumeration does."""
+    import numpy as np
+    from itertools import product
+    from crystalmela_lattice_fit import indexing as ix
+    mt = _script("mono_trial")
+    a, b, c, beta = 7.0, 9.0, 11.0, np.radians(97.0)
+    s2 = np.sin(beta) ** 2
+    A, B, C, D = 1 / (a * a * s2), 1 / (b * b), 1 / (c * c * s2), -2 * np.cos(beta) / (a * c * s2)
+    lines = [A * h * h + B * k * k + C * l * l + D * h * l
+             for h, k, l in product(range(-15, 16), range(16), range(16))
+             if not (l == 0 and h < 0) and (h, k, l) != (0, 0, 0)]
+    q_obs = np.unique(np.round(lines, 9))[:30]
+    tt = np.degrees(2 * np.arcsin(np.sqrt(q_obs) * 1.54056 / 2))
+    q, slope = ix.peaks_q(tt, 1.54056)
+    q_max = q[-1] * 1.01
+    err, coef, n = mt.score_mono(np.array([[A, B, C, D]]), q[None, :], slope * ix.TOL_2THETA, q_max)
+    assert err.max() < 1e-3
+    assert n[0] == sum(v <= q_max for v in lines)
+    hkl = coef[0]                                      # (h², k², l², hl) reproduce each Q
+    assert np.allclose(hkl @ np.array([A, B, C, D]), q, rtol=1e-6)
+
+
+def test_mono_trial_runs_and_refuses_empty_input(shared_cifs, tmp_path, capsys):
+    main = _script("mono_trial").main
+    cifs = tmp_path / "cifs"
+    cifs.mkdir()
+    for path in shared_cifs[:6]:
+        (cifs / path.name).write_bytes(path.read_bytes())
+    assert main([str(cifs)]) == 0
+    assert "mP full" in capsys.readouterr().out
+    assert main([str(tmp_path / "none")]) == 2
+    assert "no readable crystal" in capsys.readouterr().err

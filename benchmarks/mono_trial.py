@@ -1,0 +1,149 @@
+"""An experiment towards monoclinic indexing (not used by the shipped features): refine a monoclinic
+cell from lattice_fit's best orthorhombic one, and see whether it separates monoclinic patterns from
+triclinic and orthorhombic ones.
+
+    python benchmarks/mono_trial.py CIF_DIR [CIF_DIR ...] [--lab]
+
+Q = A h² + B k² + C l² + D hl (b unique) plus a zero shift, refined by lattice_fit's own search
+(``indexing._search``) from 21 trials: each axis of the best oP cell as the unique one, times seven
+starting values of cos β*. Per true system (monoclinic split at β within 5° of 90°), the table gives
+the share fully indexed by oP and by this mP cell, by mP but not oP, the median log10 M of each, and
+the share with M > 10 and every peak indexed. Measured (clean, docs/models.md): mP indexes 0.43 of
+the triclinic and 0.38 of the monoclinic patterns with the same low M, so these trials alone are
+spurious fits; a real monoclinic search needs zone-based trials and a cell-volume limit.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+COS_BETA = np.array([0.01, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3])   # starting |cos β*|
+
+
+def score_mono(P, q, tol, q_max, want_coef=True):
+    """lattice_fit's scorer contract for monoclinic rows P = (A, B, C, D): each peak's error to its
+    nearest line (h any sign, k ≥ 0, l ≥ 0; h ≥ 0 when l = 0) in tolerances, the (h², k², l², hl)
+    taken, and the number of distinct-index lines up to q_max."""
+    from crystalmela_lattice_fit.indexing import _miss
+    A, B, C, D = P.T
+    q = np.broadcast_to(q, (A.size, tol.size))
+    best = np.full(q.shape, np.inf)
+    coef = np.zeros(q.shape + (4,)) if want_coef else None
+    n_calc = np.zeros(A.size)
+    c_eff = np.maximum(C - D * D / (4 * A), 1e-9)            # the smallest Q of a line with this l, per l²
+    k_max = int(np.sqrt(q_max / B.min())) + 1
+    l_max = int(np.sqrt(q_max / c_eff.min())) + 1
+    for k in range(k_max + 1):
+        for l in range(l_max + 1):
+            if (B * k * k + c_eff * l * l > q_max + tol[-1]).all():
+                break
+            c0 = B * k * k + C * l * l
+            disc = (D * l)[:, None] ** 2 - 4 * A[:, None] * (c0[:, None] - q)
+            root = np.sqrt(np.maximum(disc, 0.0))
+            for sign in ((1.0,) if l == 0 else (1.0, -1.0)):
+                h = np.rint((-(D * l)[:, None] + sign * root) / (2 * A[:, None]))
+                if l == 0:
+                    h = np.abs(h) if k else np.maximum(np.abs(h), 1.0)
+                err = _miss(q - (A[:, None] * h * h + c0[:, None] + D[:, None] * h * l), q, tol)
+                if want_coef:
+                    better = err < best
+                    for j, v in enumerate((h * h, np.full_like(h, k * k), np.full_like(h, l * l), h * l)):
+                        coef[..., j] = np.where(better, v, coef[..., j])
+                best = np.minimum(best, err)
+            d2 = (D * l) ** 2 - 4 * A * (c0 - q_max)
+            s2 = np.sqrt(np.maximum(d2, 0.0))
+            hi, lo = (-D * l + s2) / (2 * A), (-D * l - s2) / (2 * A)
+            if l == 0:
+                n = np.where(d2 >= 0, np.floor(hi) + 1, 0) - (1 if k == 0 else 0)
+            else:
+                n = np.where(d2 >= 0, np.floor(hi) - np.ceil(lo) + 1, 0)
+            n_calc += np.maximum(n, 0)
+    return best, coef, n_calc
+
+
+def ortho_cell(q, slope):
+    """``indexing.fit_ortho``'s search, returning its refined cell and zero shift too."""
+    from crystalmela_lattice_fit import indexing as ix
+    q_max = q[-1] * 1.01
+
+    def fits(P):
+        return P[np.sqrt(q_max / P).max(axis=1) <= ix.ORTHO_MAX]
+
+    def valid(p, q_max):
+        return bool((p > 1e-5).all() and np.sqrt(q_max / p).max() <= ix.ORTHO_MAX)
+    P = ix._unique_rows(np.round(fits(ix._ortho_trials(q)), 6))
+    if P.shape[0] == 0:
+        return 0.0, 0.0, 0.0, None, 0.0
+    k = min(ix.FIRST, q.size)
+    q_first = q[k - 1] + slope[k - 1] * ix.TOL_2THETA
+    loose = slope[:k] * ix.TOL_LOOSE
+    err, _, n_calc = ix._score_ortho(P, q[:k], loose, q_first, want_coef=False)
+    top = P[np.argsort(-ix._rank(err, loose, n_calc, q_first))[:ix.ORTHO_KEEP]]
+    P = ix._unique_rows(np.round(np.sort(fits((top[:, None, :] * ix._DOUBLINGS[None]).reshape(-1, 3)), axis=1), 7))
+    return ix._search(P, q, slope, ix._score_ortho, valid, keep=2 * ix.N_REFINE)
+
+
+def fit_mono(q, slope, p_ortho):
+    """(M, fraction indexed, lines per peak, (A, B, C, D), zero shift) of the best refined mP cell."""
+    from crystalmela_lattice_fit import indexing as ix
+    if p_ortho is None:
+        return 0.0, 0.0, 0.0, None, 0.0
+
+    def valid(p, q_max):
+        A, B, C, D = p
+        return bool((p > 1e-5).all() and 4 * A * C > D * D * 1.0001 and
+                    np.sqrt(q_max / np.array([A, B, C - D * D / (4 * A)])).max() <= ix.ORTHO_MAX * 1.5)
+    rows = [(a, p_ortho[u], c, 2 * cs * np.sqrt(a * c))
+            for u in range(3) for a, c in [[p_ortho[i] for i in range(3) if i != u]] for cs in COS_BETA]
+    P = np.array(rows)
+    return ix._search(P, q, slope, score_mono, valid, keep=len(P))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dirs", nargs="+", type=Path)
+    ap.add_argument("--lab", action="store_true", help="eval_holdout's lab-condition renderings")
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).parent))
+    from eval_holdout import lab_pattern
+    from crystalmela.errors import CrystalmelaError
+    from crystalmela.simulate import simulate
+    from crystalmela.structure import StructureError, read_cif
+    from crystalmela_lattice_fit import indexing as ix
+    from crystalmela_lattice_fit.plugin import pick_peaks
+    rng = np.random.default_rng(0)
+    res = defaultdict(list)
+    for path in sorted(p for d in args.dirs for p in d.rglob("*.cif")):
+        try:
+            crystal = read_cif(path)[0]
+            pattern = lab_pattern(crystal, rng) if args.lab else simulate(crystal)
+        except (StructureError, CrystalmelaError):
+            continue
+        system = crystal.crystal_system
+        if system == "monoclinic":
+            system += " β≤5°" if np.abs(np.asarray(crystal.cell[3:]) - 90).max() <= 5 else " β>5°"
+        tt = np.sort(pick_peaks(pattern))[:ix.N_OBS]
+        if tt.size < 6:
+            continue
+        q, slope = ix.peaks_q(tt, pattern.wavelength)
+        Mo, fo, _, po, _ = ortho_cell(q, slope)
+        Mm, fm, _, _, _ = fit_mono(q, slope, po)
+        res[system].append((np.log10(max(Mo, 1e-3)), fo >= 0.999, np.log10(max(Mm, 1e-3)), fm >= 0.999))
+    if not res:
+        print(f"no readable crystal with 6 or more peaks under {', '.join(map(str, args.dirs))}", file=sys.stderr)
+        return 2
+    print(f"{'system':18s}    n  oP full  mP full  mP not oP  log10 M oP / mP  mP full, M > 10")
+    for system, rows in sorted(res.items()):
+        v = np.array(rows, float)
+        print(f"{system:18s} {len(v):4d}  {v[:, 1].mean():7.2f}  {v[:, 3].mean():7.2f}  "
+              f"{np.mean(v[:, 3] > v[:, 1]):9.2f}  {np.median(v[:, 0]):6.2f} / {np.median(v[:, 2]):5.2f}  "
+              f"{np.mean(v[:, 3].astype(bool) & (v[:, 2] > 1)):15.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
