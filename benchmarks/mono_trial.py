@@ -65,28 +65,6 @@ def score_mono(P, q, tol, q_max, want_coef=True):
     return best, coef, n_calc
 
 
-def ortho_cell(q, slope):
-    """``indexing.fit_ortho``'s search, returning its refined cell and zero shift too."""
-    from crystalmela_lattice_fit import indexing as ix
-    q_max = q[-1] * 1.01
-
-    def fits(P):
-        return P[np.sqrt(q_max / P).max(axis=1) <= ix.ORTHO_MAX]
-
-    def valid(p, q_max):
-        return bool((p > 1e-5).all() and np.sqrt(q_max / p).max() <= ix.ORTHO_MAX)
-    P = ix._unique_rows(np.round(fits(ix._ortho_trials(q)), 6))
-    if P.shape[0] == 0:
-        return 0.0, 0.0, 0.0, None, 0.0
-    k = min(ix.FIRST, q.size)
-    q_first = q[k - 1] + slope[k - 1] * ix.TOL_2THETA
-    loose = slope[:k] * ix.TOL_LOOSE
-    err, _, n_calc = ix._score_ortho(P, q[:k], loose, q_first, want_coef=False)
-    top = P[np.argsort(-ix._rank(err, loose, n_calc, q_first))[:ix.ORTHO_KEEP]]
-    P = ix._unique_rows(np.round(np.sort(fits((top[:, None, :] * ix._DOUBLINGS[None]).reshape(-1, 3)), axis=1), 7))
-    return ix._search(P, q, slope, ix._score_ortho, valid, keep=2 * ix.N_REFINE)
-
-
 def fit_mono(q, slope, p_ortho):
     """(M, fraction indexed, lines per peak, (A, B, C, D), zero shift) of the best refined mP cell."""
     from crystalmela_lattice_fit import indexing as ix
@@ -130,7 +108,7 @@ def main(argv=None) -> int:
         if tt.size < 6:
             continue
         q, slope = ix.peaks_q(tt, pattern.wavelength)
-        Mo, fo, _, po, _ = ortho_cell(q, slope)
+        Mo, fo, _, po, _ = ix.ortho_search(q, slope)
         Mm, fm, _, _, _ = fit_mono(q, slope, po)
         res[system].append((np.log10(max(Mo, 1e-3)), fo >= 0.999, np.log10(max(Mm, 1e-3)), fm >= 0.999))
     if not res:

@@ -356,6 +356,12 @@ def fit_ortho(q, slope):
     """Best (A, B, C) for a primitive orthorhombic lattice: returns (M, fraction indexed, n_calc / N,
     (log10 M, fraction) at ``TOL_WIDE``).
     Centred lattices index as primitive ones (with more spare lines, so a lower M)."""
+    M, f, n, p, z = ortho_search(q, slope)
+    return M, f, n, _rescore(_score_ortho, p, z, q, slope)
+
+
+def ortho_search(q, slope):
+    """``fit_ortho``'s search: (M, fraction, n_calc / N, refined (A, B, C) or None, zero shift)."""
     q_max = q[-1] * 1.01
 
     def fits(P):
@@ -365,15 +371,14 @@ def fit_ortho(q, slope):
         return bool((p > 1e-5).all() and np.sqrt(q_max / p).max() <= ORTHO_MAX)
     P = _unique_rows(np.round(fits(_ortho_trials(q)), 6))
     if P.shape[0] == 0:
-        return 0.0, 0.0, 0.0, (0.0, 0.0)
+        return 0.0, 0.0, 0.0, None, 0.0
     k = min(FIRST, q.size)
     q_first = q[k - 1] + slope[k - 1] * TOL_2THETA
     loose = slope[:k] * TOL_LOOSE
     err, _, n_calc = _score_ortho(P, q[:k], loose, q_first, want_coef=False)
     top = P[np.argsort(-_rank(err, loose, n_calc, q_first))[:ORTHO_KEEP]]
     P = _unique_rows(np.round(np.sort(fits((top[:, None, :] * _DOUBLINGS[None]).reshape(-1, 3)), axis=1), 7))
-    M, f, n, p, z = _search(P, q, slope, _score_ortho, valid, keep=2 * N_REFINE)
-    return M, f, n, _rescore(_score_ortho, p, z, q, slope)
+    return _search(P, q, slope, _score_ortho, valid, keep=2 * N_REFINE)
 
 
 CUBIC = ("P", "I", "F")
