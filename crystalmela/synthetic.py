@@ -64,6 +64,11 @@ def _hall(number: int) -> str:
 CELL_MODELS = ("reduced", "uniform")
 
 
+def _check_cell_model(model: str) -> None:
+    if model not in CELL_MODELS:
+        raise ValueError(f"unknown cell model {model!r}: expected one of {', '.join(CELL_MODELS)}")
+
+
 def random_cell(system: str, volume: float, rng: np.random.Generator, *, spread: float = 0.35,
                 model: str = "reduced", centring: str = "P") -> tuple[float, ...]:
     """Cell parameters of a crystal system with the given volume; axis ratios log-normal.
@@ -80,8 +85,7 @@ def random_cell(system: str, volume: float, rng: np.random.Generator, *, spread:
     - ``uniform``: the first generator's draws, kept to reproduce data sets built with it:
       β uniform on 90.5–125°, triclinic angles uniform on 65–118°.
     """
-    if model not in CELL_MODELS:
-        raise ValueError(f"unknown cell model {model!r}: expected one of {', '.join(CELL_MODELS)}")
+    _check_cell_model(model)
     for _ in range(100):
         r = np.exp(rng.normal(0.0, spread, 3))
         if model == "reduced" and system in ("monoclinic", "triclinic"):
@@ -175,8 +179,7 @@ def generate(n: int, kind: str = "inorganic", seed: int | np.random.SeedSequence
              prior_power: float = 1.0, cell_model: str = "reduced") -> list[Crystal]:
     """``n`` random crystals of one kind, reproducible from ``seed``; see ``random_cell`` for the
     cell models."""
-    if cell_model not in CELL_MODELS:
-        raise ValueError(f"unknown cell model {cell_model!r}: expected one of {', '.join(CELL_MODELS)}")
+    _check_cell_model(cell_model)
     rng = np.random.default_rng(seed)
     prior = _sg_prior(kind, float(prior_power))
     make = _organic if kind == "organic" else _inorganic
