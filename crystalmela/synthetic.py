@@ -15,7 +15,6 @@ Two kinds, matching the paper's organic / inorganic split (C and H present → o
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import gemmi
@@ -40,14 +39,6 @@ _METALS = ("Li Na K Rb Cs Be Mg Ca Sr Ba Sc Y La Ce Pr Nd Sm Eu Gd Tb Dy Ho Er T
 # Rough atomic volumes in crystals (Å³): anions big, cations by covalent radius.
 _ANION_VOLUME = {"O": 12.0, "F": 11.0, "S": 25.0, "Cl": 25.0, "N": 12.0, "Se": 30.0, "P": 20.0,
                  "Br": 30.0, "I": 38.0, "Si": 12.0, "B": 7.0, "As": 22.0, "Te": 34.0, "Ge": 16.0}
-
-
-@dataclass(frozen=True)
-class GeneratorSettings:
-    kind: str = "inorganic"            # "organic" or "inorganic"
-    prior_power: float = 1.0           # 1: database frequencies; < 1 flattens toward uniform
-    cell_model: str = "reduced"        # oblique angles: see random_cell
-    max_tries: int = 30
 
 
 @lru_cache(maxsize=8)
