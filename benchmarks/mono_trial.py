@@ -1,16 +1,16 @@
-"""An experiment towards monoclinic indexing (not used by the shipped features): refine a monoclinic
-cell from lattice_fit's best orthorhombic one, and see whether it separates monoclinic patterns from
-triclinic and orthorhombic ones.
+"""An experiment towards monoclinic indexing (not yet in lattice_fit's features): does a monoclinic
+cell index the peaks of monoclinic patterns, and not those of triclinic ones?
 
-    python benchmarks/mono_trial.py CIF_DIR [CIF_DIR ...] [--lab]
+    python benchmarks/mono_trial.py CIF_DIR [CIF_DIR ...] [--lab] [--seeded]
 
-Q = A h² + B k² + C l² + D hl (b unique) plus a zero shift, refined by lattice_fit's own search
-(``indexing._search``) from 21 trials: each axis of the best oP cell as the unique one, times seven
-starting values of cos β*. Per true system (monoclinic split at β within 5° of 90°), the table gives
-the share fully indexed by oP and by this mP cell, by mP but not oP, the median log10 M of each, and
-the share with M > 10 and every peak indexed. Measured (clean, docs/models.md): mP indexes 0.43 of
-the triclinic and 0.38 of the monoclinic patterns with the same low M, so these trials alone are
-spurious fits; a real monoclinic search needs zone-based trials and a cell-volume limit.
+Q = A h² + B k² + C l² + D hl (b unique) plus a zero shift. Trials as TREOR makes them: every four of
+the first five peaks assigned to every ordered four of twelve low-index lines (``BASE``, both signs of
+hl), solved for (A, B, C, D); the best 24 on the first ten peaks are refined by lattice_fit's own
+search (``indexing._search``). ``--seeded`` tries the first idea instead: refining from the best
+orthorhombic cell with seven starting values of cos β* (spurious fits; see docs/models.md).
+Per true system (monoclinic split at β within 5° of 90°) the table gives the share fully indexed by
+oP and by mP, by mP but not oP, the median log10 M of each, and the share with every peak indexed
+and M > 10.
 """
 from __future__ import annotations
 
@@ -81,10 +81,51 @@ def fit_mono(q, slope, p_ortho):
     return ix._search(P, q, slope, score_mono, valid, keep=len(P))
 
 
+BASE = np.array([(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (0, 1, 1), (1, 0, 1), (-1, 0, 1), (1, 1, 1),
+                 (-1, 1, 1), (2, 0, 0), (0, 0, 2), (0, 2, 0)], float)
+FOUR_FIRST = 5      # peaks the four-line trials are drawn from
+FOUR_KEEP = 24      # trials refined
+
+
+def _four_line_inverses() -> np.ndarray:
+    """Inverse of the (h², k², l², hl) matrix of every non-singular ordered four of ``BASE``."""
+    from itertools import combinations, permutations
+    rows = np.c_[BASE[:, 0] ** 2, BASE[:, 1] ** 2, BASE[:, 2] ** 2, BASE[:, 0] * BASE[:, 2]]
+    H = rows[np.array([p for c in combinations(range(len(BASE)), 4) for p in permutations(c)])]
+    return np.linalg.inv(H[np.abs(np.linalg.det(H)) > 0.5])
+
+
+def fit_mono_four_line(q, slope):
+    """(M, fraction indexed, lines per peak, (A, B, C, D), zero shift) of the best mP cell from
+    four-line trials. D ≥ 0 (h → −h turns one sign into the other)."""
+    from itertools import combinations
+    from crystalmela_lattice_fit import indexing as ix
+    q_max = q[-1] * 1.01
+    quads = np.array(list(combinations(range(min(q.size, FOUR_FIRST)), 4)))
+    P = np.einsum("aij,tj->tai", _four_line_inverses(), q[quads]).reshape(-1, 4)
+    P[:, 3] = np.abs(P[:, 3])
+
+    def valid(p, q_max):
+        A, B, C, D = p
+        return bool((p > 1e-5).all() and 4 * A * C > D * D * 1.0001 and
+                    np.sqrt(q_max / np.array([A, B, C - D * D / (4 * A)])).max() <= ix.ORTHO_MAX)
+    P = P[[valid(p, q_max) for p in P]] if len(P) else P
+    P = ix._unique_rows(np.round(P, 6))
+    if len(P) == 0:
+        return 0.0, 0.0, 0.0, None, 0.0
+    k = min(ix.FIRST, q.size)
+    q_first = q[k - 1] + slope[k - 1] * ix.TOL_2THETA
+    loose = slope[:k] * ix.TOL_LOOSE
+    err, _, n_calc = score_mono(P, q[:k], loose, q_first, want_coef=False)
+    top = P[np.argsort(-ix._rank(err, loose, n_calc, q_first))[:FOUR_KEEP]]
+    return ix._search(top, q, slope, score_mono, valid, keep=len(top))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="+", type=Path)
     ap.add_argument("--lab", action="store_true", help="eval_holdout's lab-condition renderings")
+    ap.add_argument("--seeded", action="store_true", help="refine from the oP cell instead (first idea)")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).parent))
     from eval_holdout import lab_pattern
@@ -109,7 +150,7 @@ def main(argv=None) -> int:
             continue
         q, slope = ix.peaks_q(tt, pattern.wavelength)
         Mo, fo, _, po, _ = ix.ortho_search(q, slope)
-        Mm, fm, _, _, _ = fit_mono(q, slope, po)
+        Mm, fm, _, _, _ = fit_mono(q, slope, po) if args.seeded else fit_mono_four_line(q, slope)
         res[system].append((np.log10(max(Mo, 1e-3)), fo >= 0.999, np.log10(max(Mm, 1e-3)), fm >= 0.999))
     if not res:
         print(f"no readable crystal with 6 or more peaks under {', '.join(map(str, args.dirs))}", file=sys.stderr)

@@ -104,3 +104,25 @@ def test_mono_trial_runs_and_refuses_empty_input(shared_cifs, tmp_path, capsys):
     assert "mP full" in capsys.readouterr().out
     assert main([str(tmp_path / "none")]) == 2
     assert "no readable crystal" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("beta", [93.0, 104.0])
+def test_mono_trial_four_line_trials_find_a_monoclinic_lattice(beta):
+    """From a cell's first 20 lines the four-line trials reach that lattice (perhaps in another
+    setting of the ac-net): every line indexed, a high M, and the same reciprocal cell volume."""
+    import numpy as np
+    from itertools import product
+    from crystalmela_lattice_fit import indexing as ix
+    mt = _script("mono_trial")
+    a, b, c, beta = 7.0, 9.0, 11.0, np.radians(beta)
+    s2 = np.sin(beta) ** 2
+    A, B, C, D = 1 / (a * a * s2), 1 / (b * b), 1 / (c * c * s2), -2 * np.cos(beta) / (a * c * s2)
+    lines = [A * h * h + B * k * k + C * l * l + D * h * l
+             for h, k, l in product(range(-12, 13), range(13), range(13))
+             if not (l == 0 and h < 0) and (h, k, l) != (0, 0, 0)]
+    q = np.unique(np.round(lines, 9))[:20]
+    q, slope = ix.peaks_q(np.degrees(2 * np.arcsin(np.sqrt(q) * 1.54056 / 2)), 1.54056)
+    M, fraction, _, p, z = mt.fit_mono_four_line(q, slope)
+    volume = lambda A, B, C, D: np.sqrt(B * (A * C - D * D / 4))        # reciprocal cell volume
+    assert fraction == 1.0 and M > 50 and abs(z) < 1e-3
+    assert volume(*p) == pytest.approx(volume(A, B, C, abs(D)), rel=1e-3)
