@@ -126,3 +126,22 @@ def test_mono_trial_four_line_trials_find_a_monoclinic_lattice(beta):
     volume = lambda A, B, C, D: np.sqrt(B * (A * C - D * D / 4))        # reciprocal cell volume
     assert fraction == 1.0 and M > 50 and abs(z) < 1e-3
     assert volume(*p) == pytest.approx(volume(A, B, C, abs(D)), rel=1e-3)
+
+
+def test_mono_features_trial_refuses_bad_input(tmp_path, capsys):
+    main = _script("mono_features_trial").main
+    assert main([str(tmp_path), "--data", str(tmp_path)]) == 2
+    assert "not a built data set" in capsys.readouterr().err
+
+
+def test_mono_features_trial_runs_on_a_tiny_set(tiny_data, shared_cifs, tmp_path, capsys):
+    cifs = tmp_path / "cifs"
+    cifs.mkdir()
+    for path in shared_cifs[:4]:
+        (cifs / path.name).write_bytes(path.read_bytes())
+    main = _script("mono_features_trial").main
+    assert main([str(cifs), "--data", str(tiny_data), "--n-train", "40", "--n-val", "10", "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "version 5 + mP" in out and "hold-out clean" in out
+    assert main([str(tmp_path / "none"), "--data", str(tiny_data)]) == 2
+    assert "no readable CIF" in capsys.readouterr().err
