@@ -70,22 +70,30 @@ def test_cell_angles(tiny_data, shared_cifs, tmp_path, capsys):
     assert "not a built data set" in capsys.readouterr().err
 
 
+def _monoclinic_lines(beta_deg: float, n: int):
+    """(A, B, C, D), every line Q (hkl ≡ -h k -l) and the Q and slope of the first ``n`` distinct ones
+    of a 7 × 9 × 11 Å monoclinic cell, as lattice_fit's peaks_q gives them (Cu Kα1)."""
+    import numpy as np
+    from itertools import product
+    from crystalmela_lattice_fit import indexing as ix
+    a, b, c, beta = 7.0, 9.0, 11.0, np.radians(beta_deg)
+    s2 = np.sin(beta) ** 2
+    P = 1 / (a * a * s2), 1 / (b * b), 1 / (c * c * s2), -2 * np.cos(beta) / (a * c * s2)
+    lines = [P[0] * h * h + P[1] * k * k + P[2] * l * l + P[3] * h * l
+             for h, k, l in product(range(-15, 16), range(16), range(16))
+             if not (l == 0 and h < 0) and (h, k, l) != (0, 0, 0)]
+    first = np.unique(np.round(lines, 9))[:n]
+    q, slope = ix.peaks_q(np.degrees(2 * np.arcsin(np.sqrt(first) * 1.54056 / 2)), 1.54056)
+    return P, lines, q, slope
+
+
 def test_mono_trial_scores_a_monoclinic_line_list_exactly():
     """The monoclinic scorer of the experiment: a cell's own lines index with no error, and it counts
     the lines (hkl and -h k -l are one) as a brute-force enumeration does."""
     import numpy as np
-    from itertools import product
     from crystalmela_lattice_fit import indexing as ix
     mt = _script("mono_trial")
-    a, b, c, beta = 7.0, 9.0, 11.0, np.radians(97.0)
-    s2 = np.sin(beta) ** 2
-    A, B, C, D = 1 / (a * a * s2), 1 / (b * b), 1 / (c * c * s2), -2 * np.cos(beta) / (a * c * s2)
-    lines = [A * h * h + B * k * k + C * l * l + D * h * l
-             for h, k, l in product(range(-15, 16), range(16), range(16))
-             if not (l == 0 and h < 0) and (h, k, l) != (0, 0, 0)]
-    q_obs = np.unique(np.round(lines, 9))[:30]
-    tt = np.degrees(2 * np.arcsin(np.sqrt(q_obs) * 1.54056 / 2))
-    q, slope = ix.peaks_q(tt, 1.54056)
+    (A, B, C, D), lines, q, slope = _monoclinic_lines(97.0, 30)
     q_max = q[-1] * 1.01
     err, coef, n = mt.score_mono(np.array([[A, B, C, D]]), q[None, :], slope * ix.TOL_2THETA, q_max)
     assert err.max() < 1e-3
@@ -111,17 +119,8 @@ def test_mono_trial_four_line_trials_find_a_monoclinic_lattice(beta):
     """From a cell's first 20 lines the four-line trials reach that lattice (perhaps in another
     setting of the ac-net): every line indexed, a high M, and the same reciprocal cell volume."""
     import numpy as np
-    from itertools import product
-    from crystalmela_lattice_fit import indexing as ix
     mt = _script("mono_trial")
-    a, b, c, beta = 7.0, 9.0, 11.0, np.radians(beta)
-    s2 = np.sin(beta) ** 2
-    A, B, C, D = 1 / (a * a * s2), 1 / (b * b), 1 / (c * c * s2), -2 * np.cos(beta) / (a * c * s2)
-    lines = [A * h * h + B * k * k + C * l * l + D * h * l
-             for h, k, l in product(range(-12, 13), range(13), range(13))
-             if not (l == 0 and h < 0) and (h, k, l) != (0, 0, 0)]
-    q = np.unique(np.round(lines, 9))[:20]
-    q, slope = ix.peaks_q(np.degrees(2 * np.arcsin(np.sqrt(q) * 1.54056 / 2)), 1.54056)
+    (A, B, C, D), _, q, slope = _monoclinic_lines(beta, 20)
     M, fraction, _, p, z = mt.fit_mono_four_line(q, slope)
     volume = lambda A, B, C, D: np.sqrt(B * (A * C - D * D / 4))        # reciprocal cell volume
     assert fraction == 1.0 and M > 50 and abs(z) < 1e-3
