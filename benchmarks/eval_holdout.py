@@ -149,6 +149,12 @@ def main(argv=None) -> int:
                              "top1_when_sure": float(right[sure].mean()) if sure.any() else None,
                              "top1_when_unsure": float(right[~sure].mean()) if (~sure).any() else None,
                              "top2_when_unsure": float(top2[~sure].mean()) if (~sure).any() else None}
+            res["ensemble_recall_per_class"] = {
+                "top1": [float(right[y == c].mean()) if (y == c).any() else None for c in range(7)],
+                "top2": [float(top2[y == c].mean()) if (y == c).any() else None for c in range(7)]}
+            print("        ensemble recall per class, top-1 / top-2: " + ", ".join(
+                f"{s[:4]} {a:.2f}/{b:.2f}" for s, a, b in zip(
+                    CRYSTAL_SYSTEMS, *res["ensemble_recall_per_class"].values()) if a is not None))
             u = res["unsure"]
             print(f"        ensemble top-1 < {args.unsure_below}: {u['fraction_unsure']:.0%} flagged unsure; "
                   f"top-1 {u['top1_when_sure'] or 0:.3f} when sure, {u['top1_when_unsure'] or 0:.3f} "

@@ -118,7 +118,7 @@ DEFAULT_CONFIG = "budget"
 
 @hookimpl
 def crystalmela_feature_extractors():
-    return [FeatureExtractor(FEATURE, "5", lattice_fit_features,
+    return [FeatureExtractor(FEATURE, "6", lattice_fit_features,
                              "trial-indexing figures of merit (cubic … orthorhombic) + 1/d² of 10 peaks")]
 
 
