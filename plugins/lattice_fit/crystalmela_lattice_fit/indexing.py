@@ -410,6 +410,40 @@ def fit_ortho(q, slope):
     return M, f, n, _rescore(_score_ortho, p, z, q, slope)
 
 
+ORTHO_REFINE = 2 * N_REFINE    # trials refined by ``_search``
+_COMPLETE_IDX = np.array([(u, v, n) for u in range(3) for v in range(3) for n in (1, 2)], float)
+
+
+def _complete(top, q, slope, q_max, fits):
+    """Dominant zones: when one axis is short (a stacking axis of 3.5–4.5 Å), the first peaks are all
+    h0l lines and a trial fits them with any B. Each kept trial's first unindexed peak is taken as a
+    line with index 1 or 2 along one axis and up to 2 along the others, which sets that axis anew;
+    the best ``ORTHO_KEEP`` candidates, ranked on every peak, join the kept trials."""
+    loose = slope * TOL_LOOSE
+    err, _, _ = _score_ortho(top, q, loose, q_max, want_coef=False)
+    miss = err > 1.0
+    has = miss.any(axis=1)
+    if not has.any():
+        return top
+    base = top[has]
+    qj = q[np.argmax(miss[has], axis=1)]                         # first unindexed peak per trial
+    out = []
+    for x in range(3):
+        o1, o2 = [i for i in range(3) if i != x]
+        u, v, n = _COMPLETE_IDX.T
+        new = (qj[:, None] - base[:, o1, None] * u * u - base[:, o2, None] * v * v) / (n * n)
+        rows = np.repeat(base, new.shape[1], axis=0)
+        rows[:, x] = new.ravel()
+        out.append(rows)
+    C = np.sort(np.concatenate(out), axis=1)
+    C = fits(C[(C > 1e-5).all(axis=1)])
+    if C.shape[0] == 0:
+        return top
+    C = _unique_rows(np.round(C, 6))
+    e, _, n_calc = _score_ortho(C, q, loose, q_max, want_coef=False)
+    return np.r_[top, C[np.argsort(-_rank(e, loose, n_calc, q_max))[:ORTHO_KEEP]]]
+
+
 def ortho_search(q, slope):
     """``fit_ortho``'s search: (M, fraction, n_calc / N, refined (A, B, C) or None, zero shift)."""
     q_max = q[-1] * 1.01
@@ -427,8 +461,9 @@ def ortho_search(q, slope):
     loose = slope[:k] * TOL_LOOSE
     err, _, n_calc = _score_ortho(P, q[:k], loose, q_first, want_coef=False)
     top = P[np.argsort(-_rank(err, loose, n_calc, q_first))[:ORTHO_KEEP]]
+    top = _complete(top, q, slope, q_max, fits)
     P = _unique_rows(np.round(np.sort(fits((top[:, None, :] * _DOUBLINGS[None]).reshape(-1, 3)), axis=1), 7))
-    return _search(P, q, slope, _score_ortho, valid, keep=2 * N_REFINE)
+    return _search(P, q, slope, _score_ortho, valid, keep=ORTHO_REFINE)
 
 
 CUBIC = ("P", "I", "F")
