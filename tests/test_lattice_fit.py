@@ -109,7 +109,7 @@ def test_peaks_on_a_hump_and_noise_are_still_found_and_the_noise_is_not():
 def test_a_pattern_without_peaks_gives_zero_features(y):
     p = Pattern(PAPER_GRID.two_theta, y, wavelength=WL).to_grid(PAPER_GRID)
     f = lattice_fit_features(p)
-    assert f.shape == (indexing.N_FEATURES + 11,) == (60,) and np.all(f == 0)
+    assert f.shape == (indexing.N_FEATURES + 11 + len(indexing.FAMILIES),) == (68,) and np.all(f == 0)
 
 
 @pytest.mark.parametrize("name", [n for n in CRYSTALS if "copper" not in n])   # copper: 4 peaks
@@ -123,6 +123,29 @@ def test_the_wide_window_still_indexes_peaks_a_little_off_their_lines(name):
     f = indexing.lattice_features(tt, WL)
     assert f[FRACTION[family]] < 1.0
     assert f[WIDE_FRACTION[family]] == 1.0
+
+
+@pytest.mark.parametrize("name", CRYSTALS)
+def test_relative_figures_put_the_crystal_s_own_lattice_first(name):
+    """0 for the best family by log10(M·f⁴) and below 0 for the others; here the crystal's own
+    lattice is the best (oP indexes every pattern, cubic and hexagonal ones too, with more lines)."""
+    crystal, family = CRYSTALS[name]
+    f = lattice_fit_features(simulate(crystal))
+    rel = dict(zip(indexing.FAMILIES, f[-len(indexing.FAMILIES):]))
+    assert rel[family] == 0.0 and max(rel.values()) == 0.0
+    assert sorted(rel.values())[-2] < 0.0
+    np.testing.assert_array_equal(f[-len(rel):], indexing.relative_figures(f[:indexing.N_FEATURES]))
+
+
+def test_relative_figures_of_rows_and_of_an_empty_row():
+    X = np.zeros((3, indexing.N_FEATURES), np.float32)
+    X[1, FRACTION["tP"] - 1:FRACTION["tP"] + 1] = (2.0, 1.0)           # tP: log10 M 2, all indexed
+    X[1, FRACTION["oP"] - 1:FRACTION["oP"] + 1] = (1.5, 0.5)           # oP: 1.5 + 4·log10(0.5) = 0.30
+    rel = indexing.relative_figures(X)
+    assert rel.shape == (3, len(indexing.FAMILIES)) and np.all(rel[[0, 2]] == 0)
+    r = dict(zip(indexing.FAMILIES, rel[1]))
+    assert r["tP"] == 0.0 and r["oP"] == pytest.approx(1.5 + 4 * np.log10(0.5) - 2.0, abs=1e-6)
+    assert r["cP"] == pytest.approx(-11.0)                              # indexes nothing: -9 − 2
 
 
 def test_the_column_layout_is_what_lattice_features_writes():
@@ -209,6 +232,8 @@ def test_the_bundled_licoo2_scan_is_indexed_by_the_rhombohedral_lattice_only():
     assert f[FRACTION["hR"] + 2] == pytest.approx(14.05 / 2.816 * 2 / np.sqrt(3), rel=0.01)
     assert max(f[c] for k, c in FRACTION.items() if k not in ("hR", "oP")) < 0.9
     assert f[FRACTION["oP"]] < 1.0 and f[FRACTION["oP"] - 1] < f[FRACTION["hR"] - 1] - 0.5
+    rel = dict(zip(indexing.FAMILIES, indexing.relative_figures(f)))
+    assert rel["hR"] == 0.0 and all(v < -0.5 for k, v in rel.items() if k != "hR")
 
 
 def _q_of(cell_abc, hkls):

@@ -19,7 +19,7 @@ from crystalmela import sklearn_models
 from crystalmela.features import local_maxima
 from crystalmela.profiles import CU_KA1, CU_KA2
 
-from .indexing import lattice_features
+from .indexing import lattice_features, relative_figures
 
 NAME = "lattice_fit"
 FEATURE = "lattice_fit"
@@ -95,7 +95,8 @@ def lattice_fit_features(pattern: Pattern) -> np.ndarray:
     q = (2.0 * np.sin(np.radians(tt[:N_PEAKS] / 2.0)) / wl) ** 2
     inv_d2[: q.size] = q
     inv_d2[N_PEAKS] = tt.size
-    return np.concatenate([lattice_features(tt, wl), inv_d2])
+    lat = lattice_features(tt, wl)
+    return np.concatenate([lat, inv_d2, relative_figures(lat)])
 
 
 # ``budget`` (extremely randomized trees) ships. ``boosted`` (histogram gradient boosting) is better on
@@ -118,8 +119,8 @@ DEFAULT_CONFIG = "budget"
 
 @hookimpl
 def crystalmela_feature_extractors():
-    return [FeatureExtractor(FEATURE, "6", lattice_fit_features,
-                             "trial-indexing figures of merit (cubic … orthorhombic) + 1/d² of 10 peaks")]
+    return [FeatureExtractor(FEATURE, "7", lattice_fit_features,
+                             "trial-indexing figures of merit (cubic … orthorhombic), 1/d² of 10 peaks, each lattice against the best")]
 
 
 @hookimpl
