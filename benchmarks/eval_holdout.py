@@ -11,7 +11,8 @@ augmentation's ranges, and rendered by a different code path: Pearson VII peaks,
 
 Prints, per model and for the ensemble, top-1, top-2, balanced accuracy, weighted F1 and expected
 calibration error, raw and with each model's fitted temperature (its card's ``calibration``), and
-for the ensemble how many answers are flagged unsure and how accurate the sure ones are. "calibrated"
+for the ensemble its top-1 and top-2 recall per class and how many answers are flagged unsure and
+how accurate the sure ones are. "calibrated"
 is what ``predict`` shows: each model at its temperature, and the ensemble at its own when
 ``crystalmela calibrate`` fitted one for exactly these models.
 ``--models-root DIR`` scores candidate models in ``DIR/<classifier>/<dataset>/`` (as written by
@@ -60,6 +61,10 @@ def main(argv=None) -> int:
     ap.add_argument("--measured", nargs="*", default=[], metavar="FILE=SYSTEM")
     ap.add_argument("--unsure-below", type=float, default=0.5)
     args = ap.parse_args(argv)
+    missing = [str(d) for d in args.dirs if not d.is_dir()]
+    if missing:
+        print(f"eval_holdout: not a folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
     if args.write:
         for cond in ("clean", "lab"):
             (args.write / cond / "labels.csv").unlink(missing_ok=True)
@@ -124,6 +129,10 @@ def main(argv=None) -> int:
             for m in models:
                 probs[key][m].append([pred.per_model[m][c] for c in CRYSTAL_SYSTEMS])
             probs[key]["ensemble"].append([pred.ensemble[c] for c in CRYSTAL_SYSTEMS])
+    if not labels:
+        print(f"eval_holdout: no readable CIF with reflections below 90° in {', '.join(map(str, args.dirs))} "
+              f"({skipped} skipped)", file=sys.stderr)
+        return 2
     y = np.array(labels)
     report = {"n": len(y), "skipped_unreadable": skipped, "dataset": args.dataset,
               "models_root": str(args.models_root or "installed"), "preprocess": args.preprocess,

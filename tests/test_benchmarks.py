@@ -144,3 +144,36 @@ def test_mono_features_trial_runs_on_a_tiny_set(tiny_data, shared_cifs, tmp_path
     assert "version 5 + mP" in out and "hold-out clean" in out
     assert main([str(tmp_path / "none"), "--data", str(tiny_data)]) == 2
     assert "no readable CIF" in capsys.readouterr().err
+
+
+def test_eval_holdout_refuses_missing_and_empty_folders(tmp_path, capsys):
+    main = _script("eval_holdout").main
+    assert main([str(tmp_path / "none")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    (tmp_path / "bad.cif").write_text("data_x\n_cell_length_a 5\n")
+    assert main([str(tmp_path)]) == 2
+    assert "no readable CIF" in capsys.readouterr().err and not list(tmp_path.glob("*.json"))
+
+
+def test_eval_holdout_reports_recall_per_class(shared_cifs, tmp_path, capsys):
+    """Two real structures: top-2 recall is never below top-1, and classes absent
+    from the set get None."""
+    import json
+    import shutil
+    picked = {}
+    for path in shared_cifs:
+        if "Cubic" in path.name or "mineral" in path.name:
+            continue
+        picked.setdefault(path.parent.name, path)
+        if len(picked) == 2:
+            break
+    for path in picked.values():
+        shutil.copy(path, tmp_path / path.name)
+    out = tmp_path / "r.json"
+    assert _script("eval_holdout").main([str(tmp_path), "--json", str(out)]) == 0
+    assert "recall per class" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    rec = report["results"]["clean"]["calibrated"]["ensemble_recall_per_class"]
+    present = [c for c, n in enumerate(report["per_class"]) if n]
+    assert all((rec["top1"][c] is None) == (c not in present) for c in range(7))
+    assert all(rec["top2"][c] >= rec["top1"][c] for c in present)
