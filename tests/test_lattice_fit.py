@@ -109,7 +109,7 @@ def test_peaks_on_a_hump_and_noise_are_still_found_and_the_noise_is_not():
 def test_a_pattern_without_peaks_gives_zero_features(y):
     p = Pattern(PAPER_GRID.two_theta, y, wavelength=WL).to_grid(PAPER_GRID)
     f = lattice_fit_features(p)
-    assert f.shape == (indexing.N_FEATURES + 11 + len(indexing.FAMILIES),) == (68,) and np.all(f == 0)
+    assert f.shape == (indexing.N_FEATURES + 11 + 2 * len(indexing.FAMILIES) + 2,) == (78,) and np.all(f == 0)
 
 
 @pytest.mark.parametrize("name", [n for n in CRYSTALS if "copper" not in n])   # copper: 4 peaks
@@ -131,10 +131,13 @@ def test_relative_figures_put_the_crystal_s_own_lattice_first(name):
     lattice is the best (oP indexes every pattern, cubic and hexagonal ones too, with more lines)."""
     crystal, family = CRYSTALS[name]
     f = lattice_fit_features(simulate(crystal))
-    rel = dict(zip(indexing.FAMILIES, f[-len(indexing.FAMILIES):]))
+    n, lat = len(indexing.FAMILIES), f[:indexing.N_FEATURES]
+    rel = dict(zip(indexing.FAMILIES, f[-2 * n - 2:-n - 2]))
     assert rel[family] == 0.0 and max(rel.values()) == 0.0
     assert sorted(rel.values())[-2] < 0.0
-    np.testing.assert_array_equal(f[-len(rel):], indexing.relative_figures(f[:indexing.N_FEATURES]))
+    # the extractor's last columns are these functions of its first ones (the cache conversions rely on it)
+    np.testing.assert_array_equal(f[indexing.N_FEATURES + 11:], np.concatenate(
+        [indexing.relative_figures(lat), indexing.relative_figures(lat, "wide"), indexing.absence_gains(lat)]))
 
 
 def test_relative_figures_of_rows_and_of_an_empty_row():
@@ -146,6 +149,15 @@ def test_relative_figures_of_rows_and_of_an_empty_row():
     r = dict(zip(indexing.FAMILIES, rel[1]))
     assert r["tP"] == 0.0 and r["oP"] == pytest.approx(1.5 + 4 * np.log10(0.5) - 2.0, abs=1e-6)
     assert r["cP"] == pytest.approx(-11.0)                              # indexes nothing: -9 − 2
+
+
+def test_absence_gains_are_the_hp_cell_s_log_m_change_under_each_condition():
+    mg = indexing.lattice_features(_peaks(CRYSTALS["magnesium (hP)"][0]), WL)        # P6₃/mmc
+    licoo2 = indexing.lattice_features(_peaks(CRYSTALS["LiCoO2 (hR)"][0]), WL)
+    g_mg, g_li = indexing.absence_gains(mg), indexing.absence_gains(licoo2)
+    assert g_mg[0] == pytest.approx(mg[ABSENCE["hhl"][0]] - mg[FRACTION["hP"] - 1])
+    assert g_mg[0] > 0 > g_li[0]                   # 00l, hhl with l odd: spare lines for Mg, peaks for LiCoO2
+    assert np.all(indexing.absence_gains(np.zeros((2, indexing.N_FEATURES))) == 0)
 
 
 def test_the_column_layout_is_what_lattice_features_writes():

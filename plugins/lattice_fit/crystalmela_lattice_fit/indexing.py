@@ -525,19 +525,31 @@ def lattice_features(two_theta: np.ndarray, wavelength: float) -> np.ndarray:
     return out
 
 
-def relative_figures(features: np.ndarray) -> np.ndarray:
+def relative_figures(features: np.ndarray, window: str = "narrow") -> np.ndarray:
     """Each family's log10(M·f⁴) (``_rank``'s score, f the fraction indexed) minus the best family's,
     from ``lattice_features`` rows (feature version 7): 0 for the best lattice, and how far behind
     the others are. The crystallographer's rule, the lattice with the fewest spare lines that still
     indexes the pattern, as one column per family. Lattices are nested (a hexagonal lattice is
     metrically C-orthorhombic, a cubic one tetragonal), so a lower lattice often indexes the pattern
     too; the absolute figures alone leave the trees to compare columns they rarely split together.
-    Zeros when no family indexes anything."""
+    Zeros when no family indexes anything. ``window="wide"``: the same from the figures at
+    ``TOL_WIDE`` (feature version 8)."""
     X = np.atleast_2d(np.asarray(features, np.float32))
-    cols = [FRACTION[k] for k in FAMILIES]
+    cols = [(FRACTION if window == "narrow" else WIDE_FRACTION)[k] for k in FAMILIES]
     logm, frac = X[:, [c - 1 for c in cols]], X[:, cols]
     score = np.where(frac > 0, logm + 4.0 * np.log10(np.maximum(frac, 1e-3)), -9.0)
     rel = score - score.max(axis=1, keepdims=True)
     rel[(frac <= 0).all(axis=1)] = 0.0
     return rel.astype(np.float32).reshape(np.shape(features)[:-1] + (len(FAMILIES),))
+
+
+def absence_gains(features: np.ndarray) -> np.ndarray:
+    """log10 M of the hP cell under the hhl and the h0l c-glide conditions minus its log10 M without
+    them (feature version 8): positive when the forbidden lines were spare lines (a 6₃ axis or a
+    c-glide), negative when peaks sat on them. Zeros when hP indexes nothing."""
+    X = np.atleast_2d(np.asarray(features, np.float32))
+    hp = X[:, FRACTION["hP"] - 1]
+    out = np.stack([X[:, ABSENCE[c][0]] - hp for c in ("hhl", "h0l")], axis=1)
+    out[X[:, FRACTION["hP"]] <= 0] = 0.0
+    return out.astype(np.float32).reshape(np.shape(features)[:-1] + (2,))
 

@@ -19,7 +19,7 @@ from crystalmela import sklearn_models
 from crystalmela.features import local_maxima
 from crystalmela.profiles import CU_KA1, CU_KA2
 
-from .indexing import lattice_features, relative_figures
+from .indexing import absence_gains, lattice_features, relative_figures
 
 NAME = "lattice_fit"
 FEATURE = "lattice_fit"
@@ -96,7 +96,7 @@ def lattice_fit_features(pattern: Pattern) -> np.ndarray:
     inv_d2[: q.size] = q
     inv_d2[N_PEAKS] = tt.size
     lat = lattice_features(tt, wl)
-    return np.concatenate([lat, inv_d2, relative_figures(lat)])
+    return np.concatenate([lat, inv_d2, relative_figures(lat), relative_figures(lat, "wide"), absence_gains(lat)])
 
 
 # ``budget`` (extremely randomized trees) ships. ``boosted`` (histogram gradient boosting) is better on
@@ -119,8 +119,8 @@ DEFAULT_CONFIG = "budget"
 
 @hookimpl
 def crystalmela_feature_extractors():
-    return [FeatureExtractor(FEATURE, "7", lattice_fit_features,
-                             "trial-indexing figures of merit (cubic … orthorhombic), 1/d² of 10 peaks, each lattice against the best")]
+    return [FeatureExtractor(FEATURE, "8", lattice_fit_features,
+                             "trial-indexing figures of merit (cubic … orthorhombic), 1/d² of 10 peaks, each lattice against the best (both windows), hP absence gains")]
 
 
 @hookimpl
