@@ -141,7 +141,10 @@ def test_mono_features_trial_runs_on_a_tiny_set(tiny_data, shared_cifs, tmp_path
     main = _script("mono_features_trial").main
     assert main([str(cifs), "--data", str(tiny_data), "--n-train", "40", "--n-val", "10", "--workers", "1"]) == 0
     out = capsys.readouterr().out
-    assert "version 5 + mP" in out and "hold-out clean" in out
+    from crystalmela.plugins import get_registry
+    from crystalmela_lattice_fit.indexing import FAMILIES, N_FEATURES
+    n = N_FEATURES + 11 + 2 * len(FAMILIES) + 2 + 5           # the installed version's columns + five mP ones
+    assert f"version {get_registry().feature('lattice_fit').version} + mP ({n})" in out and "hold-out clean" in out
     assert main([str(tmp_path / "none"), "--data", str(tiny_data)]) == 2
     assert "no readable CIF" in capsys.readouterr().err
 
