@@ -3,6 +3,10 @@ the extractor reports; the figures in docs/models.md were measured with version 
 five mP numbers from ``mono_trial``'s four-line search, on the same renderings.
 
     python benchmarks/mono_features_trial.py --data DATA CIF_DIR [--n-train 6000] [--n-val 2000] [--workers 2]
+    python benchmarks/mono_features_trial.py --data DATA --time N
+
+``--time N`` only times, on one core, the first N val rows rendered as in training: rendering,
+lattice_fit's features and the mP numbers, in ms a pattern (what a feature version with mP would cost).
 
 Renders ``--n-train`` train and ``--n-val`` val rows of the built data set's full set as lattice_fit's
 training does (default lab augmentation), and every readable CIF clean and under eval_holdout's lab
@@ -93,17 +97,49 @@ def _split(data, split, n, workers, batch=250):
     return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
+def _time(data: Path, n: int) -> int:
+    import time
+    from crystalmela.augment import AugmentSettings
+    from crystalmela.plugins import get_registry
+    from crystalmela.training import TrainRequest
+    from crystalmela_lattice_fit.plugin import lattice_fit_features
+    spec = get_registry().classifier("lattice_fit")
+    req = TrainRequest(name="lattice_fit", version=spec.version, feature=spec.feature, dataset="full", data=data,
+                       out_dir=Path("."), grid=spec.grid, augment=AugmentSettings(), progress=False, seed=0)
+    rset = req.reflections("val")
+    rows = np.arange(min(max(n, 1), len(rset.labels)))
+    t = [time.perf_counter()]
+    patterns = list(req.patterns(rset, rows))
+    t.append(time.perf_counter())
+    for p in patterns:
+        lattice_fit_features(p)
+    t.append(time.perf_counter())
+    for p in patterns:
+        mono_features(p)
+    t.append(time.perf_counter())
+    ms = np.diff(t) / len(patterns) * 1e3
+    print(f"{len(patterns)} val rows of {data}, lab-like: rendering {ms[0]:.1f} ms, lattice_fit's features "
+          f"(version {get_registry().feature('lattice_fit').version}) {ms[1]:.1f} ms, mP numbers {ms[2]:.1f} ms "
+          "a pattern (one core)")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("dirs", nargs="+", type=Path, help="real CIF folders (the hold-out)")
+    ap.add_argument("dirs", nargs="*", type=Path, help="real CIF folders (the hold-out)")
     ap.add_argument("--data", type=Path, required=True, help="a built data set")
     ap.add_argument("--n-train", type=int, default=6000)
     ap.add_argument("--n-val", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--time", type=int, metavar="N", help="only time N val rows (see above)")
     args = ap.parse_args(argv)
     if not (args.data / "dataset.json").exists():
         print(f"--data {args.data}: not a built data set", file=sys.stderr)
         return 2
+    if args.time is not None:
+        return _time(args.data, args.time)
+    if not args.dirs:
+        ap.error("give the real CIF folders (or --time N)")
     import warnings
     from sklearn.ensemble import ExtraTreesClassifier
     from sklearn.metrics import balanced_accuracy_score

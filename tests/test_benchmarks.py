@@ -180,3 +180,13 @@ def test_eval_holdout_reports_recall_per_class(shared_cifs, tmp_path, capsys):
     present = [c for c, n in enumerate(report["per_class"]) if n]
     assert all((rec["top1"][c] is None) == (c not in present) for c in range(7))
     assert all(rec["top2"][c] >= rec["top1"][c] for c in present)
+
+
+def test_mono_features_trial_times_val_rows(tiny_data, tmp_path, capsys):
+    main = _script("mono_features_trial").main
+    assert main(["--data", str(tiny_data), "--time", "5"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("5 val rows of") and "mP numbers" in out and "ms a pattern" in out
+    with pytest.raises(SystemExit) as exc:                   # neither CIF folders nor --time
+        main(["--data", str(tiny_data)])
+    assert exc.value.code == 2 and "--time N" in capsys.readouterr().err
