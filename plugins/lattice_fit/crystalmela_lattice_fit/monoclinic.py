@@ -1,0 +1,137 @@
+"""Monoclinic trial indexing (feature version 9): does a primitive monoclinic cell index the peaks?
+
+Q = A h² + B k² + C l² + D hl (b unique) plus a zero shift. Trials as TREOR makes them: every four of
+the first ``FOUR_FIRST`` peaks assigned to every ordered four of twelve low-index lines (``BASE``),
+solved for (A, B, C, D); the best ``FOUR_KEEP`` on the first ten peaks are refined and scored by
+``indexing._search``, as the higher lattices are. The higher lattices are special monoclinic ones (an
+orthorhombic cell is D = 0), so this column says something only beside them: a pattern mP indexes and
+no higher family does is monoclinic; one nothing indexes is likely triclinic. Measured on the real
+hold-out (``benchmarks/mono_trial.py``, docs/models.md): every one of the first 20 peaks indexed with
+M > 10 for 0.58 of the monoclinic patterns with β beyond 5° of 90°, 0.03 of the triclinic ones.
+
+Hand-written for the reason ``indexing`` is (no indexing library on PyPI); ≈ 30 ms a pattern.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from itertools import combinations, permutations
+
+import numpy as np
+
+from . import indexing as ix
+
+BASE = np.array([(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (0, 1, 1), (1, 0, 1), (-1, 0, 1), (1, 1, 1),
+                 (-1, 1, 1), (2, 0, 0), (0, 0, 2), (0, 2, 0)], float)
+FOUR_FIRST = 5      # peaks the four-line trials are drawn from
+FOUR_KEEP = 24      # trials refined
+AXIS_MAX = 10       # largest index along an axis up to the last peak (spurious large cells index anything)
+MIN_PEAKS = 6       # four lines fix the cell: with fewer than six peaks any pattern is "indexed"
+N_MONO = 6          # numbers ``mono_features`` returns
+
+
+def score_mono(P, q, tol, q_max, want_coef=True):
+    """``indexing._search``'s scorer contract for monoclinic rows P = (A, B, C, D): each peak's error
+    to its nearest line (h any sign, k ≥ 0, l ≥ 0; h ≥ 0 when l = 0) in tolerances, the (h², k², l², hl)
+    taken, and the number of distinct-index lines up to q_max."""
+    A, B, C, D = P.T
+    q = np.broadcast_to(q, (A.size, tol.size))
+    best = np.full(q.shape, np.inf)
+    coef = np.zeros(q.shape + (4,)) if want_coef else None
+    n_calc = np.zeros(A.size)
+    c_eff_all = np.maximum(C - D * D / (4 * A), 1e-9)        # the smallest Q of a line with this l, per l²
+    k_max = int(np.sqrt(q_max / B.min())) + 1
+    l_max = int(np.sqrt(q_max / c_eff_all.min())) + 1
+    for k in range(k_max + 1):
+        for l in range(l_max + 1):
+            live = B * k * k + c_eff_all * l * l <= q_max + tol[-1]
+            if not live.any():
+                break
+            # as indexing._score_ortho: only the trials with a line of this k, l in range
+            rows = slice(None) if live.all() else np.flatnonzero(live)
+            a, b, c, d, qs = A[rows], B[rows], C[rows], D[rows], q[rows]
+            c0 = b * k * k + c * l * l
+            disc = (d * l)[:, None] ** 2 - 4 * a[:, None] * (c0[:, None] - qs)
+            root = np.sqrt(np.maximum(disc, 0.0))
+            cur = best[rows]
+            cc = coef[rows] if want_coef else None
+            for sign in ((1.0,) if l == 0 else (1.0, -1.0)):
+                h = np.rint((-(d * l)[:, None] + sign * root) / (2 * a[:, None]))
+                if l == 0:
+                    h = np.abs(h) if k else np.maximum(np.abs(h), 1.0)
+                err = ix._miss(qs - (a[:, None] * h * h + c0[:, None] + d[:, None] * h * l), qs, tol)
+                if want_coef:
+                    better = err < cur
+                    for j, v in enumerate((h * h, np.full_like(h, k * k), np.full_like(h, l * l), h * l)):
+                        cc[..., j] = np.where(better, v, cc[..., j])
+                cur = np.minimum(cur, err)
+            best[rows] = cur
+            if want_coef:
+                coef[rows] = cc
+            d2 = (d * l) ** 2 - 4 * a * (c0 - q_max)
+            s2 = np.sqrt(np.maximum(d2, 0.0))
+            hi, lo = (-d * l + s2) / (2 * a), (-d * l - s2) / (2 * a)
+            if l == 0:
+                n = np.where(d2 >= 0, np.floor(hi) + 1, 0) - (1 if k == 0 else 0)
+            else:
+                n = np.where(d2 >= 0, np.floor(hi) - np.ceil(lo) + 1, 0)
+            n_calc[rows] += np.maximum(n, 0)
+    return best, coef, n_calc
+
+
+@lru_cache(maxsize=None)
+def _four_line_inverses() -> np.ndarray:
+    """Inverse of the (h², k², l², hl) matrix of every non-singular ordered four of ``BASE``."""
+    rows = np.c_[BASE[:, 0] ** 2, BASE[:, 1] ** 2, BASE[:, 2] ** 2, BASE[:, 0] * BASE[:, 2]]
+    H = rows[np.array([p for c in combinations(range(len(BASE)), 4) for p in permutations(c)])]
+    return np.linalg.inv(H[np.abs(np.linalg.det(H)) > 0.5])
+
+
+def plausible(P: np.ndarray, q_max: float, axis_max: float = AXIS_MAX) -> np.ndarray:
+    """Mask of rows (A, B, C, D) that are a monoclinic metric (positive, 4AC > D²) with every axis at
+    most ``axis_max`` d-spacings long up to ``q_max``."""
+    P = np.atleast_2d(P)
+    A, B, C, D = P.T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        axes = q_max / np.c_[A, B, C - D * D / (4 * A)]
+        return (P > 1e-5).all(axis=1) & (4 * A * C > D * D * 1.0001) & (np.sqrt(axes).max(axis=1) <= axis_max)
+
+
+def fit_mono_four_line(q, slope, axis_max: float = AXIS_MAX):
+    """(M, fraction indexed, lines per peak, (A, B, C, D), zero shift) of the best mP cell from
+    four-line trials. D ≥ 0 (h → −h turns one sign into the other)."""
+    q_max = q[-1] * 1.01
+    quads = np.array(list(combinations(range(min(q.size, FOUR_FIRST)), 4)))
+    P = np.einsum("aij,tj->tai", _four_line_inverses(), q[quads]).reshape(-1, 4)
+    P[:, 3] = np.abs(P[:, 3])
+    P = ix._unique_rows(np.round(P[plausible(P, q_max, axis_max)], 6))
+    if len(P) == 0:
+        return 0.0, 0.0, 0.0, None, 0.0
+    k = min(ix.FIRST, q.size)
+    q_first = q[k - 1] + slope[k - 1] * ix.TOL_2THETA
+    loose = slope[:k] * ix.TOL_LOOSE
+    err, _, n_calc = score_mono(P, q[:k], loose, q_first, want_coef=False)
+    top = P[np.argsort(-ix._rank(err, loose, n_calc, q_first))[:FOUR_KEEP]]
+    return ix._search(top, q, slope, score_mono, lambda p, q_max: bool(plausible(p, q_max, axis_max)[0]),
+                      keep=len(top))
+
+
+def mono_features(two_theta: np.ndarray, wavelength: float, lattice: np.ndarray) -> np.ndarray:
+    """Of the best mP cell on the first ``N_OBS`` peaks: log10 M, fraction indexed, lines per peak, the
+    same cell's (log10 M, fraction) at ``TOL_WIDE``; then its log10(M·f⁴) minus the best higher
+    family's (``lattice``: that pattern's ``indexing.lattice_features``), positive when mP indexes
+    what no higher lattice does. Zeros with fewer than ``MIN_PEAKS`` peaks or no cell."""
+    out = np.zeros(N_MONO, np.float32)
+    tt = np.sort(np.asarray(two_theta, float))[:ix.N_OBS]
+    if tt.size < MIN_PEAKS:
+        return out
+    q, slope = ix.peaks_q(tt, wavelength)
+    M, f, n, p, z = fit_mono_four_line(q, slope)
+    if p is None or f <= 0:
+        return out
+    out[:5] = (np.log10(max(M, 1e-3)), f, n, *ix._rescore(score_mono, p, z, q, slope))
+    lat = np.asarray(lattice, np.float32)
+    cols = [ix.FRACTION[k] for k in ix.FAMILIES]
+    frac = lat[cols]
+    higher = np.where(frac > 0, lat[[c - 1 for c in cols]] + 4.0 * np.log10(np.maximum(frac, 1e-3)), -9.0).max()
+    out[5] = out[0] + 4.0 * np.log10(max(f, 1e-3)) - higher
+    return out
