@@ -350,9 +350,9 @@ def cmd_train(args) -> int:
     if spec.train is None:
         raise CrystalmelaError(f"classifier {spec.name!r} does not offer training")
     from .preprocess import parse as preprocess_parse
-    for flag, value in (("--max-train", args.max_train), ("--max-val", args.max_val)):
+    for flag, value in (("--max-train", args.max_train), ("--max-val", args.max_val), ("--workers", args.workers)):
         if value is not None and value < 1:
-            raise CrystalmelaError(f"{flag} must be a positive number of patterns, not {value}")
+            raise CrystalmelaError(f"{flag} must be a positive number, not {value}")
     config = _read_config(args.config)
     augment = _augment_settings(args.augment)
     data = Path(args.data)
@@ -367,7 +367,7 @@ def cmd_train(args) -> int:
                            data=data, out_dir=root / ds, grid=spec.grid, config=dict(config),
                            seed=args.seed, progress=not args.quiet, augment=augment,
                            preprocess=preprocess_parse(args.preprocess), max_train=args.max_train,
-                           max_val=args.max_val)
+                           max_val=args.max_val, workers=args.workers)
         card = spec.train(req)
         if spec.load_dir is not None and not args.no_calibration:
             from .calibration import calibrate_trained
@@ -460,6 +460,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on a random subset of N training patterns (drawn from --seed)")
     t.add_argument("--max-val", type=int, default=None, metavar="N",
                    help="score on a random subset of N validation patterns (drawn from --seed)")
+    t.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="processes computing the features a feature-based model has not cached yet "
+                        "(the same features for any N); with --dataset all the later data sets reuse "
+                        "the rows the earlier ones cached")
     t.add_argument("--no-calibration", action="store_true",
                    help="skip fitting the temperature on the val split after training")
     t.add_argument("--augment", default="lab", metavar="lab|none|FILE.json",

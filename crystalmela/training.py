@@ -7,7 +7,7 @@ Pattern (rendered on the classifier's grid) that ``predict`` gives it. The plugi
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,7 @@ class TrainRequest:
     preprocess: PreprocessSettings = NO_PREPROCESS
     max_train: int | None = None
     max_val: int | None = None
+    workers: int = 1            # processes computing uncached features (the cache is identical for any number)
     _all: ReflectionSet | None = field(default=None, init=False, repr=False, compare=False)
 
     def reflections(self, split: str | None) -> ReflectionSet:
@@ -123,7 +124,8 @@ class TrainRequest:
         missing = [i for i, ident in enumerate(rset.ids) if ident not in known]
         if missing:
             new = extract_features(self, rset, missing, extractor.extract, augment=augment,
-                                   progress=self.progress, desc=f"{self.feature} features")
+                                   progress=self.progress, desc=f"{self.feature} features",
+                                   workers=self.workers, split=split)
             store = _merge_into_cache(cache, rset.ids[missing], new)
             known = dict(zip(store["ids"].tolist(), range(len(store["ids"]))))
         rows = np.array([known[i] for i in rset.ids.tolist()])
@@ -231,18 +233,61 @@ def to_input(y: np.ndarray, grid: GridSpec, settings: PreprocessSettings = NO_PR
     return preprocess(p, settings)
 
 
+EXTRACT_BATCH = 512
+_WORKER_SETS: dict = {}
+
+
+def _extract_chunk(task, request: TrainRequest, split, augment: bool, batch: int):
+    """A process-pool task: features of one chunk of a split's rows (the split is loaded once per
+    worker process, not shipped with every task)."""
+    from .plugins import get_registry
+    start, rows = task
+    key = (request.data, request.dataset, split, request.seed, request.max_train, request.max_val)
+    if key not in _WORKER_SETS:
+        _WORKER_SETS.clear()
+        _WORKER_SETS[key] = request.reflections(split)
+    extract = get_registry().feature(request.feature).extract
+    return _extract_serial(request, _WORKER_SETS[key], rows, extract, augment, batch, None)
+
+
+def _extract_serial(request, rset, rows, extract, augment, batch, bar) -> list[np.ndarray]:
+    out = []
+    for start in range(0, len(rows), batch):
+        chunk = rows[start:start + batch]
+        for p in request.patterns(rset, chunk, augment=augment):
+            out.append(np.asarray(extract(p), dtype=np.float32))
+        if bar is not None:
+            bar.update(len(chunk))
+    return out
+
+
 def extract_features(request: TrainRequest, rset: ReflectionSet, rows, extract, *, augment: bool = True,
-                     batch: int = 512, progress: bool = True, desc: str = "features") -> np.ndarray:
-    """Render rows in batches and apply ``extract`` to each as predict would (``TrainRequest.patterns``)."""
+                     progress: bool = True, desc: str = "features", workers: int = 1,
+                     split: str | None = None, batch: int | None = None) -> np.ndarray:
+    """Render rows in batches of ``batch`` (default ``EXTRACT_BATCH``) and apply ``extract`` to each
+    as predict would (``TrainRequest.patterns``).
+
+    ``workers`` > 1 (with ``split``, the split ``rset`` is of ``request``) computes chunks of whole
+    batches in that many processes, each loading the split itself and looking ``extract`` up in its
+    own plugin registry. The batches are the serial run's, so the features are identical (the
+    counting noise of a row depends on its batch: ``augment.render_augmented``)."""
     from tqdm import tqdm
     rows = np.asarray(rows)
-    out = []
+    batch = batch or EXTRACT_BATCH
     with tqdm(total=len(rows), disable=not progress, desc=desc, unit="pattern") as bar:
-        for start in range(0, len(rows), batch):
-            chunk = rows[start:start + batch]
-            for p in request.patterns(rset, chunk, augment=augment):
-                out.append(np.asarray(extract(p), dtype=np.float32))
-            bar.update(len(chunk))
+        if workers <= 1 or len(rows) <= batch:
+            out = _extract_serial(request, rset, rows, extract, augment, batch, bar)
+        else:
+            from .parallel import map_unordered
+            step = batch * max(1, min(8, len(rows) // (batch * 4 * workers)))
+            tasks = [(start, rows[start:start + step]) for start in range(0, len(rows), step)]
+            parts = {}
+            light = replace(request)             # without the loaded ``_all`` set
+            for (start, chunk), X in map_unordered(_extract_chunk, tasks, light, split, augment, batch,
+                                                   workers=workers):
+                parts[start] = X
+                bar.update(len(chunk))
+            out = [x for start in sorted(parts) for x in parts[start]]
     if not out:
         raise CrystalmelaError("no patterns to extract features from")
     return np.stack(out)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from crystalmela import predict
+from crystalmela.augment import AugmentSettings
 from crystalmela.cli import main
 from crystalmela.dataset import BuildSettings, build
 from crystalmela.errors import ModelNotAvailableError
@@ -128,7 +129,10 @@ def test_cli_train_on_a_subset(tmp_path, tiny_data, capsys):
     for bad in ("0", "-3"):
         assert main(["train", "--model", "lattice_fit", "--data", str(tiny_data), "--out",
                      str(tmp_path / "x"), "--max-train", bad]) == 2
-        assert "--max-train must be a positive number of patterns" in capsys.readouterr().err
+        assert "--max-train must be a positive number" in capsys.readouterr().err
+    assert main(["train", "--model", "lattice_fit", "--data", str(tiny_data), "--out", str(tmp_path / "x"),
+                 "--workers", "0"]) == 2
+    assert "--workers must be a positive number, not 0" in capsys.readouterr().err
     assert "estimator" not in card["settings"]                   # lattice_fit's default: extra trees
 
 
@@ -280,6 +284,26 @@ def _merge_many(args):
     for i in range(15):
         _merge_into_cache(Path(cache), np.array([f"{tag}{i}"]), np.full((1, 3), i, np.float32))
     return tag
+
+
+def test_features_computed_in_two_processes_equal_the_serial_ones(tmp_path, tiny_data, monkeypatch):
+    """``workers=2`` splits the rows into chunks of whole render batches, so each row is rendered in
+    the batch it gets serially (its counting noise depends on the batch) and the cache is identical;
+    the processes are spawned and find lattice_fit through the entry points, as any plugin."""
+    import shutil
+    from crystalmela import training
+    monkeypatch.setattr(training, "EXTRACT_BATCH", 16)      # several batches and chunks from 160 rows
+    spec = get_registry().classifier("lattice_fit")
+    X = {}
+    for workers in (1, 2):
+        data = tmp_path / f"w{workers}"
+        shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("features"))
+        req = TrainRequest(name="lattice_fit", version=spec.version, feature=spec.feature, dataset="full",
+                           data=data, out_dir=tmp_path, grid=spec.grid, augment=AugmentSettings(),
+                           progress=False, workers=workers)
+        X[workers], y = req.features("train")
+    assert len(y) > 3 * 16 and X[1].shape == X[2].shape
+    np.testing.assert_array_equal(X[1], X[2])
 
 
 def test_feature_cache_writers_merge_rows_instead_of_overwriting(tmp_path):
