@@ -241,7 +241,7 @@ def _extract_chunk(task, request: TrainRequest, split, augment: bool, batch: int
     """A process-pool task: features of one chunk of a split's rows (the split is loaded once per
     worker process, not shipped with every task)."""
     from .plugins import get_registry
-    start, rows = task
+    _, rows = task
     key = (request.data, request.dataset, split, request.seed, request.max_train, request.max_val)
     if key not in _WORKER_SETS:
         _WORKER_SETS.clear()

@@ -6,8 +6,9 @@ lines per peak (plus c/a for the two-parameter lattices), the same cells' figure
 window twice as wide, and the hexagonal cell's under c-glide / 6₃ absences
 (``indexing.lattice_features``, 49); then 1/d² of the first ten peaks and the number of peaks (11); each
 family against the best in both windows (``indexing.relative_figures``, 16); the hP absence gains
-(``indexing.absence_gains``, 2); the primitive monoclinic cell's figures (``monoclinic.mono_features``, 6). Peaks here are picked for indexing (above a background estimate,
-sub-step positions, resolved Cu Kα2 lines dropped), not the paper's every-local-maximum list.
+(``indexing.absence_gains``, 2); the primitive monoclinic cell's figures (``monoclinic.mono_features``,
+6). Peaks here are picked for indexing (above a background estimate, sub-step positions, resolved Cu
+Kα2 lines dropped), not the paper's every-local-maximum list.
 """
 from __future__ import annotations
 
@@ -124,7 +125,8 @@ DEFAULT_CONFIG = "budget"
 @hookimpl
 def crystalmela_feature_extractors():
     return [FeatureExtractor(FEATURE, "9", lattice_fit_features,
-                             "trial-indexing figures of merit (cubic … monoclinic), 1/d² of 10 peaks, each lattice against the best (both windows), hP absence gains")]
+                             "trial-indexing figures of merit (cubic … monoclinic), 1/d² of 10 peaks, "
+                             "each lattice against the best (both windows), hP absence gains")]
 
 
 @hookimpl
