@@ -401,3 +401,31 @@ def test_the_monoclinic_cell_indexes_real_monoclinic_patterns_and_few_triclinic_
     assert len(found["monoclinic"]) == 40 and len(found["triclinic"]) >= 20
     assert np.mean(found["monoclinic"]) >= 0.35
     assert np.mean(found["triclinic"]) <= 0.15
+
+
+def test_the_dense_monoclinic_scorer_equals_the_loop_bit_for_bit(monkeypatch):
+    """``_score_mono_dense`` (few trials: the refinement's calls) is a rewrite of the loop for speed;
+    the features the shipped models were trained on came from the loop, so the two must agree
+    exactly, on the calls the search really makes."""
+    calls = []
+    loop = monoclinic.score_mono
+
+    def record(P, q, tol, q_max, want_coef=True):
+        if len(P) <= monoclinic.DENSE_ROWS:
+            calls.append((P.copy(), np.array(q), tol.copy(), q_max, want_coef))
+        return loop(P, q, tol, q_max, want_coef)
+    monkeypatch.setattr(monoclinic, "score_mono", record)
+    for crystal in (MONOCLINIC, TRICLINIC, CRYSTALS["rutile (tP)"][0], CRYSTALS["P222 (oP)"][0]):
+        monoclinic.fit_mono_four_line(*indexing.peaks_q(np.sort(_peaks(crystal))[:indexing.N_OBS], WL))
+    monkeypatch.setattr(monoclinic, "score_mono", loop)
+    rows = monoclinic.DENSE_ROWS
+    assert len(calls) >= 12 and any(c[4] for c in calls)
+    for P, q, tol, q_max, want_coef in calls:
+        dense = monoclinic._score_mono_dense(P, q, tol, q_max, want_coef)
+        monkeypatch.setattr(monoclinic, "DENSE_ROWS", -1)
+        slow = monoclinic.score_mono(P, q, tol, q_max, want_coef)
+        monkeypatch.setattr(monoclinic, "DENSE_ROWS", rows)
+        np.testing.assert_array_equal(dense[0], slow[0])
+        np.testing.assert_array_equal(dense[2], slow[2])
+        if want_coef:
+            np.testing.assert_array_equal(dense[1], slow[1])

@@ -33,6 +33,8 @@ def score_mono(P, q, tol, q_max, want_coef=True):
     """``indexing._search``'s scorer contract for monoclinic rows P = (A, B, C, D): each peak's error
     to its nearest line (h any sign, k ≥ 0, l ≥ 0; h ≥ 0 when l = 0) in tolerances, the (h², k², l², hl)
     taken, and the number of distinct-index lines up to q_max."""
+    if len(P) <= DENSE_ROWS:
+        return _score_mono_dense(P, q, tol, q_max, want_coef)
     A, B, C, D = P.T
     q = np.broadcast_to(q, (A.size, tol.size))
     best = np.full(q.shape, np.inf)
@@ -75,6 +77,61 @@ def score_mono(P, q, tol, q_max, want_coef=True):
             else:
                 n = np.where(d2 >= 0, np.floor(hi) - np.ceil(lo) + 1, 0)
             n_calc[rows] += np.maximum(n, 0)
+    return best, coef, n_calc
+
+
+DENSE_ROWS = 64     # score_mono computes every (k, l) line family at once for this many trials or fewer
+
+
+def _score_mono_dense(P, q, tol, q_max, want_coef=True):
+    """``score_mono`` for a few trials (the refinement's): the same arithmetic on every (k, l) in one
+    array instead of a Python loop, whose overhead dominates for small arrays. The results are
+    identical (the same operations on each element, the first minimum kept as the loop keeps it;
+    ``tests/test_lattice_fit.py`` compares the two)."""
+    A, B, C, D = P.T
+    q = np.broadcast_to(q, (A.size, tol.size))
+    c_eff_all = np.maximum(C - D * D / (4 * A), 1e-9)
+    k_max = int(np.sqrt(q_max / B.min())) + 1
+    l_max = int(np.sqrt(q_max / c_eff_all.min())) + 1
+    ks, ls, lives = [], [], []
+    for k in range(k_max + 1):
+        for l in range(l_max + 1):
+            live = B * k * k + c_eff_all * l * l <= q_max + tol[-1]
+            if not live.any():
+                break
+            ks.append(k)
+            ls.append(l)
+            lives.append(live)
+    K, L, live = np.array(ks, float)[:, None], np.array(ls, float)[:, None], np.array(lives)
+    a, b, c, d = A[None, :], B[None, :], C[None, :], D[None, :]              # (pairs, trials)
+    c0 = b * K * K + c * L * L
+    dl = d * L
+    disc = dl[..., None] ** 2 - 4 * a[..., None] * (c0[..., None] - q)      # (pairs, trials, peaks)
+    root = np.sqrt(np.maximum(disc, 0.0))
+    errs, hs = [], []
+    for sign in (1.0, -1.0):
+        h = np.rint((-dl[..., None] + sign * root) / (2 * a[..., None]))
+        l0 = (L == 0)[..., None]
+        h = np.where(l0, np.where((K > 0)[..., None], np.abs(h), np.maximum(np.abs(h), 1.0)), h)
+        err = ix._miss(q - (a[..., None] * h * h + c0[..., None] + d[..., None] * h * L[..., None]), q, tol)
+        keep = live[..., None] if sign > 0 else live[..., None] & ~l0
+        errs.append(np.where(keep, err, np.inf))
+        hs.append(h)
+    err = np.stack(errs, axis=1).reshape(-1, *q.shape)                       # loop order: pair, then sign
+    first = np.argmin(err, axis=0)
+    best = np.take_along_axis(err, first[None], axis=0)[0]
+    coef = None
+    if want_coef:
+        h = np.stack(hs, axis=1).reshape(err.shape)[first, np.arange(q.shape[0])[:, None], np.arange(q.shape[1])]
+        kk = np.repeat(K[:, 0] * K[:, 0], 2)[first]
+        ll = np.repeat(L[:, 0] * L[:, 0], 2)[first]
+        coef = np.stack([h * h, kk, ll, h * np.repeat(L[:, 0], 2)[first]], axis=-1)
+    d2 = dl ** 2 - 4 * a * (c0 - q_max)
+    s2 = np.sqrt(np.maximum(d2, 0.0))
+    hi, lo = (-d * L + s2) / (2 * a), (-d * L - s2) / (2 * a)
+    n = np.where(L == 0, np.where(d2 >= 0, np.floor(hi) + 1, 0) - (K == 0),
+                 np.where(d2 >= 0, np.floor(hi) - np.ceil(lo) + 1, 0))
+    n_calc = np.where(live, np.maximum(n, 0), 0).sum(axis=0)
     return best, coef, n_calc
 
 
