@@ -29,6 +29,20 @@ MIN_PEAKS = 6       # four lines fix the cell: with fewer than six peaks any pat
 N_MONO = 6          # numbers ``mono_features`` returns
 
 
+def _line_families(A, B, C, D, q_max, tol):
+    """Yield (k, l, mask of the trials with a line of that k, l up to q_max), k and l ascending, l
+    stopping at the first value no trial reaches (the mask only shrinks as l grows)."""
+    c_eff = np.maximum(C - D * D / (4 * A), 1e-9)            # the smallest Q of a line with this l, per l²
+    k_max = int(np.sqrt(q_max / B.min())) + 1
+    l_max = int(np.sqrt(q_max / c_eff.min())) + 1
+    for k in range(k_max + 1):
+        for l in range(l_max + 1):
+            live = B * k * k + c_eff * l * l <= q_max + tol[-1]
+            if not live.any():
+                break
+            yield k, l, live
+
+
 def score_mono(P, q, tol, q_max, want_coef=True):
     """``indexing._search``'s scorer contract for monoclinic rows P = (A, B, C, D): each peak's error
     to its nearest line (h any sign, k ≥ 0, l ≥ 0; h ≥ 0 when l = 0) in tolerances, the (h², k², l², hl)
@@ -40,43 +54,36 @@ def score_mono(P, q, tol, q_max, want_coef=True):
     best = np.full(q.shape, np.inf)
     coef = np.zeros(q.shape + (4,)) if want_coef else None
     n_calc = np.zeros(A.size)
-    c_eff_all = np.maximum(C - D * D / (4 * A), 1e-9)        # the smallest Q of a line with this l, per l²
-    k_max = int(np.sqrt(q_max / B.min())) + 1
-    l_max = int(np.sqrt(q_max / c_eff_all.min())) + 1
-    for k in range(k_max + 1):
-        for l in range(l_max + 1):
-            live = B * k * k + c_eff_all * l * l <= q_max + tol[-1]
-            if not live.any():
-                break
-            # as indexing._score_ortho: only the trials with a line of this k, l in range
-            rows = slice(None) if live.all() else np.flatnonzero(live)
-            a, b, c, d, qs = A[rows], B[rows], C[rows], D[rows], q[rows]
-            c0 = b * k * k + c * l * l
-            disc = (d * l)[:, None] ** 2 - 4 * a[:, None] * (c0[:, None] - qs)
-            root = np.sqrt(np.maximum(disc, 0.0))
-            cur = best[rows]
-            cc = coef[rows] if want_coef else None
-            for sign in ((1.0,) if l == 0 else (1.0, -1.0)):
-                h = np.rint((-(d * l)[:, None] + sign * root) / (2 * a[:, None]))
-                if l == 0:
-                    h = np.abs(h) if k else np.maximum(np.abs(h), 1.0)
-                err = ix._miss(qs - (a[:, None] * h * h + c0[:, None] + d[:, None] * h * l), qs, tol)
-                if want_coef:
-                    better = err < cur
-                    for j, v in enumerate((h * h, np.full_like(h, k * k), np.full_like(h, l * l), h * l)):
-                        cc[..., j] = np.where(better, v, cc[..., j])
-                cur = np.minimum(cur, err)
-            best[rows] = cur
-            if want_coef:
-                coef[rows] = cc
-            d2 = (d * l) ** 2 - 4 * a * (c0 - q_max)
-            s2 = np.sqrt(np.maximum(d2, 0.0))
-            hi, lo = (-d * l + s2) / (2 * a), (-d * l - s2) / (2 * a)
+    for k, l, live in _line_families(A, B, C, D, q_max, tol):
+        # as indexing._score_ortho: only the trials with a line of this k, l in range
+        rows = slice(None) if live.all() else np.flatnonzero(live)
+        a, b, c, d, qs = A[rows], B[rows], C[rows], D[rows], q[rows]
+        c0 = b * k * k + c * l * l
+        disc = (d * l)[:, None] ** 2 - 4 * a[:, None] * (c0[:, None] - qs)
+        root = np.sqrt(np.maximum(disc, 0.0))
+        cur = best[rows]
+        cc = coef[rows] if want_coef else None
+        for sign in ((1.0,) if l == 0 else (1.0, -1.0)):
+            h = np.rint((-(d * l)[:, None] + sign * root) / (2 * a[:, None]))
             if l == 0:
-                n = np.where(d2 >= 0, np.floor(hi) + 1, 0) - (1 if k == 0 else 0)
-            else:
-                n = np.where(d2 >= 0, np.floor(hi) - np.ceil(lo) + 1, 0)
-            n_calc[rows] += np.maximum(n, 0)
+                h = np.abs(h) if k else np.maximum(np.abs(h), 1.0)
+            err = ix._miss(qs - (a[:, None] * h * h + c0[:, None] + d[:, None] * h * l), qs, tol)
+            if want_coef:
+                better = err < cur
+                for j, v in enumerate((h * h, np.full_like(h, k * k), np.full_like(h, l * l), h * l)):
+                    cc[..., j] = np.where(better, v, cc[..., j])
+            cur = np.minimum(cur, err)
+        best[rows] = cur
+        if want_coef:
+            coef[rows] = cc
+        d2 = (d * l) ** 2 - 4 * a * (c0 - q_max)
+        s2 = np.sqrt(np.maximum(d2, 0.0))
+        hi, lo = (-d * l + s2) / (2 * a), (-d * l - s2) / (2 * a)
+        if l == 0:
+            n = np.where(d2 >= 0, np.floor(hi) + 1, 0) - (1 if k == 0 else 0)
+        else:
+            n = np.where(d2 >= 0, np.floor(hi) - np.ceil(lo) + 1, 0)
+        n_calc[rows] += np.maximum(n, 0)
     return best, coef, n_calc
 
 
@@ -90,18 +97,7 @@ def _score_mono_dense(P, q, tol, q_max, want_coef=True):
     ``tests/test_lattice_fit.py`` compares the two)."""
     A, B, C, D = P.T
     q = np.broadcast_to(q, (A.size, tol.size))
-    c_eff_all = np.maximum(C - D * D / (4 * A), 1e-9)
-    k_max = int(np.sqrt(q_max / B.min())) + 1
-    l_max = int(np.sqrt(q_max / c_eff_all.min())) + 1
-    ks, ls, lives = [], [], []
-    for k in range(k_max + 1):
-        for l in range(l_max + 1):
-            live = B * k * k + c_eff_all * l * l <= q_max + tol[-1]
-            if not live.any():
-                break
-            ks.append(k)
-            ls.append(l)
-            lives.append(live)
+    ks, ls, lives = zip(*_line_families(A, B, C, D, q_max, tol))
     K, L, live = np.array(ks, float)[:, None], np.array(ls, float)[:, None], np.array(lives)
     a, b, c, d = A[None, :], B[None, :], C[None, :], D[None, :]              # (pairs, trials)
     c0 = b * K * K + c * L * L
