@@ -1,14 +1,17 @@
-"""Monoclinic indexing on real structures: does lattice_fit's monoclinic cell index the peaks of
-monoclinic patterns, and not those of triclinic ones?
+"""Monoclinic and triclinic indexing on real structures: does lattice_fit's monoclinic cell index the
+peaks of monoclinic patterns and not those of triclinic ones, and its triclinic cell those that the
+monoclinic one leaves?
 
     python benchmarks/mono_trial.py CIF_DIR [CIF_DIR ...] [--lab] [--seeded]
 
 The four-line trials are lattice_fit's (``crystalmela_lattice_fit.monoclinic``, feature version 9,
-where this experiment moved). ``--seeded`` tries the first idea instead: refining from the best
-orthorhombic cell with seven starting values of cos β* (spurious fits; see docs/models.md).
+where this experiment moved), the aP zone trials too (``triclinic``, version 10). ``--seeded`` tries
+the first mP idea instead: refining from the best orthorhombic cell with seven starting values of
+cos β* (spurious fits; see docs/models.md).
 Per true system (monoclinic split at β within 5° of 90°) the table gives the share fully indexed by
-oP and by mP, by mP but not oP, the median log10 M of each, and the share with every peak indexed
-and M > 10; then the mP search's mean time a pattern.
+oP and by mP, by mP but not oP, the median log10 M of each, the share with every peak indexed and
+M > 10 by mP and by aP, and the share aP indexes in full (M > 10) where mP does not; then each
+search's mean time a pattern.
 """
 from __future__ import annotations
 
@@ -54,11 +57,12 @@ def main(argv=None) -> int:
     from crystalmela.structure import StructureError, read_cif
     from crystalmela_lattice_fit import indexing as ix
     from crystalmela_lattice_fit.monoclinic import fit_mono_four_line
+    from crystalmela_lattice_fit.triclinic import fit_tric
     from crystalmela_lattice_fit.plugin import pick_peaks
     import time
     rng = np.random.default_rng(0)
     res = defaultdict(list)
-    spent = 0.0
+    spent = tric_spent = 0.0
     for path in sorted(p for d in args.dirs for p in d.rglob("*.cif")):
         try:
             crystal = read_cif(path)[0]
@@ -75,20 +79,26 @@ def main(argv=None) -> int:
         Mo, fo, _, po, _ = ix.ortho_search(q, slope)
         t0 = time.perf_counter()
         Mm, fm, _, _, _ = fit_mono(q, slope, po) if args.seeded else fit_mono_four_line(q, slope)
-        spent += time.perf_counter() - t0
-        res[system].append((np.log10(max(Mo, 1e-3)), fo >= 0.999, np.log10(max(Mm, 1e-3)), fm >= 0.999))
+        t1 = time.perf_counter()
+        Ma, fa, _, _, _ = fit_tric(q, slope)
+        spent, tric_spent = spent + t1 - t0, tric_spent + time.perf_counter() - t1
+        res[system].append((np.log10(max(Mo, 1e-3)), fo >= 0.999, np.log10(max(Mm, 1e-3)), fm >= 0.999,
+                            np.log10(max(Ma, 1e-3)), fa >= 0.999))
     if not res:
         print(f"no readable crystal with 6 or more peaks under {', '.join(map(str, args.dirs))}", file=sys.stderr)
         return 2
-    print(f"{'system':18s}    n  oP full  mP full  mP not oP  log10 M oP / mP  mP full, M > 10")
+    print(f"{'system':18s}    n  oP full  mP full  mP not oP  log10 M oP / mP  mP full, M > 10  "
+          "aP full, M > 10  aP not mP")
     for system, rows in sorted(res.items()):
         v = np.array(rows, float)
+        ap = v[:, 5].astype(bool) & (v[:, 4] > 1)
         print(f"{system:18s} {len(v):4d}  {v[:, 1].mean():7.2f}  {v[:, 3].mean():7.2f}  "
               f"{np.mean(v[:, 3] > v[:, 1]):9.2f}  {np.median(v[:, 0]):6.2f} / {np.median(v[:, 2]):5.2f}  "
-              f"{np.mean(v[:, 3].astype(bool) & (v[:, 2] > 1)):15.2f}")
+              f"{np.mean(v[:, 3].astype(bool) & (v[:, 2] > 1)):15.2f}  {ap.mean():15.2f}  "
+              f"{np.mean(ap & ~v[:, 3].astype(bool)):9.2f}")
     n = sum(len(r) for r in res.values())
-    print(f"mP search: {spent / n * 1e3:.1f} ms a pattern (mean of {n}; the oP column is lattice_fit's "
-          f"current search, ORTHO_MAX {ix.ORTHO_MAX})")
+    print(f"mP search: {spent / n * 1e3:.1f} ms, aP search: {tric_spent / n * 1e3:.1f} ms a pattern (mean of {n}; "
+          f"the oP column is lattice_fit's current search, ORTHO_MAX {ix.ORTHO_MAX})")
     return 0
 
 

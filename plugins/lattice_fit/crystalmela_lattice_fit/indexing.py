@@ -170,7 +170,8 @@ def peaks_q(two_theta: np.ndarray, wavelength: float) -> tuple[np.ndarray, np.nd
     return q, slope
 
 
-def _search(trials, q, slope, score, valid, first: int | None = None, keep: int = N_REFINE):
+def _search(trials, q, slope, score, valid, first: int | None = None, keep: int = N_REFINE,
+            positive: bool = True):
     """Score trial parameter rows against the peaks, refine the best few (parameters and a zero shift,
     by weighted least squares on the lines each indexes) and return the best as
     (M, fraction indexed, lines per peak, parameters).
@@ -179,7 +180,8 @@ def _search(trials, q, slope, score, valid, first: int | None = None, keep: int 
     errors grow along the pattern); refinement narrows it; the figures use ``TOL_2THETA`` after the
     zero shift is removed. The zero shift stands for every near-constant offset: zero error, sample
     displacement at low angles, the Kα1+Kα2 blend. ``first``: trials are ranked on the first peaks
-    only (for families with many trials), the refinement uses all of them."""
+    only (for families with many trials), the refinement uses all of them. ``positive``: refined
+    parameters must all be positive (not so for the cross terms of a triclinic metric)."""
     if trials.shape[0] == 0:
         return 0.0, 0.0, 0.0, None, 0.0
     q_max = q[-1] + slope[-1] * TOL_2THETA
@@ -198,7 +200,7 @@ def _search(trials, q, slope, score, valid, first: int | None = None, keep: int 
                 continue
             G = np.c_[coef[i, use], slope[use]] / slope[use, None]
             p, *_ = np.linalg.lstsq(G, q[use] / slope[use], rcond=None)
-            if (p[:-1] > 1e-5).all() and abs(p[-1]) <= Z_MAX and valid(p[:-1], q_max):
+            if (not positive or (p[:-1] > 1e-5).all()) and abs(p[-1]) <= Z_MAX and valid(p[:-1], q_max):
                 P[i], z[i] = p[:-1], p[-1]
     tol = slope * TOL_2THETA
     e, _, n_calc = score(P, q[None, :] - z[:, None] * slope[None, :], tol, q_max, want_coef=False)

@@ -1,0 +1,177 @@
+"""Triclinic trial indexing: does a general (aP) cell index the peaks that no monoclinic one does?
+
+Q = A h² + B k² + C l² + D hk + E hl + F kl plus a zero shift. Trials as Ito's zone method makes
+them, cut down to what a reduced cell allows: the three shortest non-coplanar reciprocal vectors of a
+P1/P-1 crystal (no systematic absences) are among its first lines, so (A, B, C) are every three of
+the first ``AXES_FIRST`` peaks. Each cross term then comes from the zone of two axes: the lines
+1±1 0 of the (a*, b*) zone sit at A + B ± D, so every peak gives a candidate |D| = |Q − A − B|
+(reduced: |D| ≤ A), scored by how many of the zone's low lines h²A + k²B + hkD it puts on a peak;
+the best ``CROSS_KEEP`` per zone are combined (D, E ≥ 0 by the choice of axis signs, F of either
+sign), ranked on the first ten peaks and the best ``TRIC_KEEP`` refined by ``indexing._search``.
+
+A monoclinic or higher pattern is indexed by an aP cell too, with twice the lines and so half the
+figure: the column says something beside the mP one (``monoclinic``): a pattern that aP indexes and
+mP does not is triclinic.
+
+Hand-written for the reason ``indexing`` is (no indexing library on PyPI).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from itertools import combinations
+
+import numpy as np
+
+from . import indexing as ix
+
+AXES_FIRST = 7      # peaks the three axial lines are drawn from
+CROSS_KEEP = 3      # candidates kept per cross term
+CROSS_RATIO = 0.95  # |D| < 2√(AB)·this (a metric needs |D| < 2√(AB); a reduced basis has |D| ≤ A)
+TRIC_KEEP = 24      # trials refined
+AXIS_MAX = 10       # largest index along an axis up to the last peak
+MIN_PEAKS = 8       # six parameters and a zero shift: with fewer peaks any pattern is "indexed"
+CHUNK = 256         # trials scored together (line tables sized by the largest cell of the chunk)
+ZONE_HK = np.array([(h, k) for h in range(1, 4) for k in (-3, -2, -1, 1, 2, 3)], float)
+
+
+def metric(P: np.ndarray) -> np.ndarray:
+    """Reciprocal metric tensors (n, 3, 3) of rows (A, B, C, D, E, F): Q = xᵀ G x, x = (h, k, l)."""
+    A, B, C, D, E, F = np.atleast_2d(P).T
+    return np.stack([np.stack([A, D / 2, E / 2], -1), np.stack([D / 2, B, F / 2], -1),
+                     np.stack([E / 2, F / 2, C], -1)], -2)
+
+
+def axes_d(P: np.ndarray, q: float) -> np.ndarray:
+    """Each real axis's length in d-spacings at Q = q (a·√q …): the largest |h|, |k|, |l| of a line up
+    to q. NaN for rows that are not a metric."""
+    G = metric(P)
+    with np.errstate(invalid="ignore"):
+        ok = np.linalg.det(G) > 0
+        inv = np.linalg.inv(np.where(ok[:, None, None], G, np.eye(3)))
+        return np.where(ok[:, None], np.sqrt(q * np.diagonal(inv, axis1=1, axis2=2)), np.nan)
+
+
+def plausible(P: np.ndarray, q_max: float, axis_max: float = AXIS_MAX) -> np.ndarray:
+    """Mask of rows that are a positive-definite metric with every axis at most ``axis_max``
+    d-spacings long up to ``q_max``."""
+    P = np.atleast_2d(P)
+    G = metric(P)
+    pd = (P[:, 0] > 1e-5) & (P[:, 0] * P[:, 1] - P[:, 3] ** 2 / 4 > 1e-12) & (np.linalg.det(G) > 1e-15)
+    with np.errstate(invalid="ignore"):
+        return pd & (np.nan_to_num(axes_d(P, q_max), nan=np.inf).max(axis=1) <= axis_max)
+
+
+@lru_cache(maxsize=64)
+def _half_space(hb: int, kb: int, lb: int) -> np.ndarray:
+    """(h², k², l², hk, hl, kl) of every index up to the bounds, one of each ±(h, k, l) pair."""
+    h, k, l = (a.ravel() for a in np.meshgrid(np.arange(-hb, hb + 1), np.arange(-kb, kb + 1),
+                                             np.arange(0, lb + 1), indexing="ij"))
+    keep = (l > 0) | ((l == 0) & (k > 0)) | ((l == 0) & (k == 0) & (h > 0))
+    h, k, l = h[keep], k[keep], l[keep]
+    return np.c_[h * h, k * k, l * l, h * k, h * l, k * l].astype(float)
+
+
+def score_tric(P, q, tol, q_max, want_coef=True):
+    """``indexing._search``'s scorer contract for rows P = (A, B, C, D, E, F): each peak's error to its
+    nearest line in tolerances, that line's (h², k², l², hk, hl, kl), and the number of lines up to
+    q_max. Every line of each chunk's index box is computed, sorted and searched."""
+    P = np.atleast_2d(P)
+    n, N = P.shape[0], tol.size
+    q = np.broadcast_to(q, (n, N))
+    best = np.full((n, N), np.inf)
+    coef = np.zeros((n, N, 6)) if want_coef else None
+    n_calc = np.zeros(n)
+    bounds = np.floor(np.nan_to_num(axes_d(P, q_max + tol[-1]), nan=0.0)).astype(int)
+    order = np.argsort(np.prod(bounds + 1, axis=1), kind="stable")
+    cap = 4.0 * q_max
+    for start in range(0, n, CHUNK):
+        rows = order[start:start + CHUNK]
+        X = _half_space(*np.maximum(bounds[rows].max(axis=0), 1))
+        Qc = P[rows] @ X.T                                                      # (m, lines)
+        n_calc[rows] = (Qc <= q_max).sum(axis=1)
+        s = np.argsort(Qc, axis=1)
+        S = np.minimum(np.take_along_axis(Qc, s, axis=1), cap)
+        m, H = S.shape
+        off = (np.arange(m) * 2.0 * cap)[:, None]
+        qs = q[rows]
+        pos = np.searchsorted((S + off).ravel(), (qs + off).ravel()).reshape(m, N) - np.arange(m)[:, None] * H
+        r = np.arange(m)[:, None]
+        lo, hi = np.clip(pos - 1, 0, H - 1), np.clip(pos, 0, H - 1)
+        pick = np.where(np.abs(qs - S[r, lo]) <= np.abs(qs - S[r, hi]), lo, hi)
+        best[rows] = ix._miss(qs - S[r, pick], qs, tol)
+        if want_coef:
+            coef[rows] = X[s[r, pick]]
+    return best, coef, n_calc
+
+
+def _cross(q, tol, a, b):
+    """Up to ``CROSS_KEEP`` candidate |cross terms| of the zone with axial lines ``a``, ``b`` (arrays
+    over axis triples), each scored by the peaks its zone lines h²a + k²b + hk·x index."""
+    x = np.abs(q[None, :] - a[:, None] - b[:, None])                          # (triples, peaks)
+    x = np.where(x < 2.0 * np.sqrt(a * b)[:, None] * CROSS_RATIO, x, np.nan)
+    h, k = ZONE_HK.T
+    lines = (h * h)[None, None, :] * a[:, None, None] + (k * k)[None, None, :] * b[:, None, None] \
+        + (h * k)[None, None, :] * x[..., None]                                # (triples, cand, zone lines)
+    hit = np.abs(lines[..., None] - q[None, None, None, :]) <= tol[None, None, None, :]
+    votes = np.where(np.isnan(x), -1, hit.any(axis=2).sum(axis=-1))           # peaks indexed by the zone
+    top = np.argsort(-votes, axis=1, kind="stable")[:, :CROSS_KEEP]
+    return np.take_along_axis(np.nan_to_num(x, nan=0.0), top, axis=1)
+
+
+def tric_trials(q, slope) -> np.ndarray:
+    """Trial rows (A, B, C, D, E, F): every three of the first ``AXES_FIRST`` peaks as the axial
+    lines, cross terms from their zones (``_cross``)."""
+    trip = np.array(list(combinations(range(min(q.size, AXES_FIRST)), 3)))
+    A, B, C = q[trip].T
+    tol = slope * ix.TOL_LOOSE
+    D, E, F = _cross(q, tol, A, B), _cross(q, tol, A, C), _cross(q, tol, B, C)
+    F = np.concatenate([F, -F], axis=1)
+    nd, ne, nf = D.shape[1], E.shape[1], F.shape[1]
+    t = trip.shape[0]
+    out = np.empty((t, nd, ne, nf, 6))
+    out[..., 0], out[..., 1], out[..., 2] = (v[:, None, None, None] for v in (A, B, C))
+    out[..., 3] = D[:, :, None, None]
+    out[..., 4] = E[:, None, :, None]
+    out[..., 5] = F[:, None, None, :]
+    return out.reshape(-1, 6)
+
+
+def fit_tric(q, slope, axis_max: float = AXIS_MAX):
+    """(M, fraction indexed, lines per peak, (A, B, C, D, E, F), zero shift) of the best aP cell."""
+    if q.size < MIN_PEAKS:
+        return 0.0, 0.0, 0.0, None, 0.0
+    q_max = q[-1] * 1.01
+    P = tric_trials(q, slope)
+    P = ix._unique_rows(np.round(P[plausible(P, q_max, axis_max)], 6))
+    if len(P) == 0:
+        return 0.0, 0.0, 0.0, None, 0.0
+    k = min(ix.FIRST, q.size)
+    q_first = q[k - 1] + slope[k - 1] * ix.TOL_2THETA
+    loose = slope[:k] * ix.TOL_LOOSE
+    err, _, n_calc = score_tric(P, q[:k], loose, q_first, want_coef=False)
+    top = P[np.argsort(-ix._rank(err, loose, n_calc, q_first))[:TRIC_KEEP]]
+    return ix._search(top, q, slope, score_tric, lambda p, q_max: bool(plausible(p, q_max, axis_max)[0]),
+                      keep=len(top), positive=False)
+
+
+N_TRIC = 6          # numbers ``tric_features`` returns
+
+
+def tric_features(two_theta: np.ndarray, wavelength: float, mono: np.ndarray) -> np.ndarray:
+    """Of the best aP cell on the first ``N_OBS`` peaks: log10 M, fraction indexed, lines per peak, the
+    same cell's (log10 M, fraction) at ``TOL_WIDE``; then its log10(M·f⁴) minus the mP cell's
+    (``mono``: that pattern's ``monoclinic.mono_features``; −9 for an mP cell indexing nothing),
+    positive when aP indexes what mP does not. Zeros with fewer than ``MIN_PEAKS`` peaks or no cell."""
+    out = np.zeros(N_TRIC, np.float32)
+    tt = np.sort(np.asarray(two_theta, float))[:ix.N_OBS]
+    if tt.size < MIN_PEAKS:
+        return out
+    q, slope = ix.peaks_q(tt, wavelength)
+    M, f, n, p, z = fit_tric(q, slope)
+    if p is None or f <= 0:
+        return out
+    out[:5] = (np.log10(max(M, 1e-3)), f, n, *ix._rescore(score_tric, p, z, q, slope))
+    mono = np.asarray(mono, np.float32)
+    mp = mono[0] + 4.0 * np.log10(max(float(mono[1]), 1e-3)) if mono[1] > 0 else -9.0
+    out[5] = out[0] + 4.0 * np.log10(max(f, 1e-3)) - mp
+    return out
