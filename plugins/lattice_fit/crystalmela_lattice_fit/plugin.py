@@ -1,14 +1,15 @@
 """Registers the trial-indexing features and their extremely-randomized-trees classifier.
 
-Features (``lattice_fit``, version 9, 84 numbers): for the first 20 peaks, the best cubic P/I/F, tetragonal P/I,
-hexagonal P, rhombohedral and orthorhombic trial cell's figure of merit, fraction of peaks indexed and
-lines per peak (plus c/a for the two-parameter lattices), the same cells' figure and fraction in a
-window twice as wide, and the hexagonal cell's under c-glide / 6₃ absences
-(``indexing.lattice_features``, 49); then 1/d² of the first ten peaks and the number of peaks (11); each
-family against the best in both windows (``indexing.relative_figures``, 16); the hP absence gains
-(``indexing.absence_gains``, 2); the primitive monoclinic cell's figures (``monoclinic.mono_features``,
-6). Peaks here are picked for indexing (above a background estimate, sub-step positions, resolved Cu
-Kα2 lines dropped), not the paper's every-local-maximum list.
+Features (``lattice_fit``, version 10, 90 numbers): for the first 20 peaks, the best cubic P/I/F,
+tetragonal P/I, hexagonal P, rhombohedral and orthorhombic trial cell's figure of merit, fraction of
+peaks indexed and lines per peak (plus c/a for the two-parameter lattices), the same cells' figure
+and fraction in a window twice as wide, and the hexagonal cell's under c-glide / 6₃ absences
+(``indexing.lattice_features``, 49); then 1/d² of the first ten peaks and the number of peaks (11);
+each family against the best in both windows (``indexing.relative_figures``, 16); the hP absence
+gains (``indexing.absence_gains``, 2); the primitive monoclinic cell's figures
+(``monoclinic.mono_features``, 6); the triclinic cell's (``triclinic.tric_features``, 6). Peaks here
+are picked for indexing (above a background estimate, sub-step positions, resolved Cu Kα2 lines
+dropped), not the paper's every-local-maximum list.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from crystalmela.profiles import CU_KA1, CU_KA2
 
 from .indexing import absence_gains, lattice_features, relative_figures
 from .monoclinic import mono_features
+from .triclinic import tric_features
 
 NAME = "lattice_fit"
 FEATURE = "lattice_fit"
@@ -100,8 +102,9 @@ def lattice_fit_features(pattern: Pattern) -> np.ndarray:
     inv_d2[: q.size] = q
     inv_d2[N_PEAKS] = tt.size
     lat = lattice_features(tt, wl)
+    mono = mono_features(tt, wl, lat)
     return np.concatenate([lat, inv_d2, relative_figures(lat), relative_figures(lat, "wide"), absence_gains(lat),
-                           mono_features(tt, wl, lat)])
+                           mono, tric_features(tt, wl, mono)])
 
 
 # ``budget`` (extremely randomized trees) ships. ``boosted`` (histogram gradient boosting) is better on
@@ -124,9 +127,9 @@ DEFAULT_CONFIG = "budget"
 
 @hookimpl
 def crystalmela_feature_extractors():
-    return [FeatureExtractor(FEATURE, "9", lattice_fit_features,
+    return [FeatureExtractor(FEATURE, "10", lattice_fit_features,
                              "trial-indexing figures of merit (cubic … monoclinic), 1/d² of 10 peaks, "
-                             "each lattice against the best (both windows), hP absence gains")]
+                             "each lattice against the best (both windows), hP absence gains, mP and aP cells")]
 
 
 @hookimpl
