@@ -128,8 +128,8 @@ DEFAULT_CONFIG = "budget"
 @hookimpl
 def crystalmela_feature_extractors():
     return [FeatureExtractor(FEATURE, "10", lattice_fit_features,
-                             "trial-indexing figures of merit (cubic … monoclinic), 1/d² of 10 peaks, "
-                             "each lattice against the best (both windows), hP absence gains, mP and aP cells")]
+                             "trial-indexing figures of merit (cubic … triclinic), 1/d² of 10 peaks, "
+                             "each lattice against the best (both windows), hP absence gains")]
 
 
 @hookimpl

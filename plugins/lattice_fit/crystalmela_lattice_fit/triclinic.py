@@ -18,7 +18,7 @@ figure: the column says something beside the mP one (``monoclinic``). Measured o
 (``benchmarks/mono_trial.py``, docs/models.md): every one of the first 20 peaks indexed with M > 10
 where mP does not, for 0.57 of the triclinic patterns and 0.05 of the monoclinic ones (clean).
 
-Hand-written for the reason ``indexing`` is (no indexing library on PyPI); ≈ 16 ms a pattern.
+Hand-written for the reason ``indexing`` is (no indexing library on PyPI); ≈ 11 ms a pattern.
 """
 from __future__ import annotations
 
