@@ -212,6 +212,30 @@ def _search(trials, q, slope, score, valid, first: int | None = None, keep: int 
             float(n_calc[b] / q.size), P[b], float(z[b]))
 
 
+def _rank_first(P, q, slope, score, keep: int) -> np.ndarray:
+    """The ``keep`` best trial rows of P ranked on the first ``FIRST`` peaks at the loose tolerance
+    (the families with many trials rank them so before ``_search`` refines them)."""
+    k = min(FIRST, q.size)
+    q_first = q[k - 1] + slope[k - 1] * TOL_2THETA
+    loose = slope[:k] * TOL_LOOSE
+    err, _, n_calc = score(P, q[:k], loose, q_first, want_coef=False)
+    return P[np.argsort(-_rank(err, loose, n_calc, q_first))[:keep]]
+
+
+def cell_figures(two_theta, wavelength: float, min_peaks: int, fit, score):
+    """(log10 M, fraction indexed, lines per peak, log10 M and fraction at ``TOL_WIDE``) of the cell
+    ``fit(q, slope)`` finds on the first ``N_OBS`` peaks, scored by ``score``; None with fewer than
+    ``min_peaks`` peaks or no cell (the monoclinic and triclinic columns)."""
+    tt = np.sort(np.asarray(two_theta, float))[:N_OBS]
+    if tt.size < min_peaks:
+        return None
+    q, slope = peaks_q(tt, wavelength)
+    M, f, n, p, z = fit(q, slope)
+    if p is None or f <= 0:
+        return None
+    return (np.log10(max(M, 1e-3)), f, n, *_rescore(score, p, z, q, slope))
+
+
 def _rescore(score, p, z, q, slope, tol_deg=TOL_WIDE):
     """(log10 M, fraction indexed) of the refined cell ``p`` (zero shift ``z``) at tolerance
     ``tol_deg`` and with the lines ``score`` allows: how the best cell fares under a wider window
@@ -468,12 +492,7 @@ def ortho_search(q, slope):
     P = _unique_rows(np.round(fits(_ortho_trials(q)), 6))
     if P.shape[0] == 0:
         return 0.0, 0.0, 0.0, None, 0.0
-    k = min(FIRST, q.size)
-    q_first = q[k - 1] + slope[k - 1] * TOL_2THETA
-    loose = slope[:k] * TOL_LOOSE
-    err, _, n_calc = _score_ortho(P, q[:k], loose, q_first, want_coef=False)
-    top = P[np.argsort(-_rank(err, loose, n_calc, q_first))[:ORTHO_KEEP]]
-    top = _complete(top, q, slope, q_max, fits)
+    top = _complete(_rank_first(P, q, slope, _score_ortho, ORTHO_KEEP), q, slope, q_max, fits)
     P = _unique_rows(np.round(np.sort(fits((top[:, None, :] * _DOUBLINGS[None]).reshape(-1, 3)), axis=1), 7))
     return _search(P, q, slope, _score_ortho, valid, keep=ORTHO_REFINE)
 

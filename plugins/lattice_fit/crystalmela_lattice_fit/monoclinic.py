@@ -159,11 +159,7 @@ def fit_mono_four_line(q, slope, axis_max: float = AXIS_MAX):
     P = ix._unique_rows(np.round(P[plausible(P, q_max, axis_max)], 6))
     if len(P) == 0:
         return 0.0, 0.0, 0.0, None, 0.0
-    k = min(ix.FIRST, q.size)
-    q_first = q[k - 1] + slope[k - 1] * ix.TOL_2THETA
-    loose = slope[:k] * ix.TOL_LOOSE
-    err, _, n_calc = score_mono(P, q[:k], loose, q_first, want_coef=False)
-    top = P[np.argsort(-ix._rank(err, loose, n_calc, q_first))[:FOUR_KEEP]]
+    top = ix._rank_first(P, q, slope, score_mono, FOUR_KEEP)
     return ix._search(top, q, slope, score_mono, lambda p, q_max: bool(plausible(p, q_max, axis_max)[0]),
                       keep=len(top))
 
@@ -174,14 +170,11 @@ def mono_features(two_theta: np.ndarray, wavelength: float, lattice: np.ndarray)
     family's (``lattice``: that pattern's ``indexing.lattice_features``), positive when mP indexes
     what no higher lattice does. Zeros with fewer than ``MIN_PEAKS`` peaks or no cell."""
     out = np.zeros(N_MONO, np.float32)
-    tt = np.sort(np.asarray(two_theta, float))[:ix.N_OBS]
-    if tt.size < MIN_PEAKS:
+    fig = ix.cell_figures(two_theta, wavelength, MIN_PEAKS, fit_mono_four_line, score_mono)
+    if fig is None:
         return out
-    q, slope = ix.peaks_q(tt, wavelength)
-    M, f, n, p, z = fit_mono_four_line(q, slope)
-    if p is None or f <= 0:
-        return out
-    out[:5] = (np.log10(max(M, 1e-3)), f, n, *ix._rescore(score_mono, p, z, q, slope))
+    out[:5] = fig
+    f = fig[1]
     lat = np.asarray(lattice, np.float32)
     cols = [ix.FRACTION[k] for k in ix.FAMILIES]
     frac = lat[cols]

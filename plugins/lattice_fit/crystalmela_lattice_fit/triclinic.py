@@ -157,11 +157,7 @@ def fit_tric(q, slope, axis_max: float = AXIS_MAX):
     P = ix._unique_rows(np.round(P[plausible(P, q_max, axis_max)], 6))
     if len(P) == 0:
         return 0.0, 0.0, 0.0, None, 0.0
-    k = min(ix.FIRST, q.size)
-    q_first = q[k - 1] + slope[k - 1] * ix.TOL_2THETA
-    loose = slope[:k] * ix.TOL_LOOSE
-    err, _, n_calc = score_tric(P, q[:k], loose, q_first, want_coef=False)
-    top = P[np.argsort(-ix._rank(err, loose, n_calc, q_first))[:TRIC_KEEP]]
+    top = ix._rank_first(P, q, slope, score_tric, TRIC_KEEP)
     return ix._search(top, q, slope, score_tric, lambda p, q_max: bool(plausible(p, q_max, axis_max)[0]),
                       keep=len(top), positive=False)
 
@@ -175,14 +171,11 @@ def tric_features(two_theta: np.ndarray, wavelength: float, mono: np.ndarray) ->
     (``mono``: that pattern's ``monoclinic.mono_features``; −9 for an mP cell indexing nothing),
     positive when aP indexes what mP does not. Zeros with fewer than ``MIN_PEAKS`` peaks or no cell."""
     out = np.zeros(N_TRIC, np.float32)
-    tt = np.sort(np.asarray(two_theta, float))[:ix.N_OBS]
-    if tt.size < MIN_PEAKS:
+    fig = ix.cell_figures(two_theta, wavelength, MIN_PEAKS, fit_tric, score_tric)
+    if fig is None:
         return out
-    q, slope = ix.peaks_q(tt, wavelength)
-    M, f, n, p, z = fit_tric(q, slope)
-    if p is None or f <= 0:
-        return out
-    out[:5] = (np.log10(max(M, 1e-3)), f, n, *ix._rescore(score_tric, p, z, q, slope))
+    out[:5] = fig
+    f = fig[1]
     mono = np.asarray(mono, np.float32)
     mp = mono[0] + 4.0 * np.log10(max(float(mono[1]), 1e-3)) if mono[1] > 0 else -9.0
     out[5] = out[0] + 4.0 * np.log10(max(f, 1e-3)) - mp
