@@ -107,12 +107,13 @@ def lattice_fit_features(pattern: Pattern) -> np.ndarray:
                            mono, tric_features(tt, wl, mono)])
 
 
-# ``budget`` (extremely randomized trees) ships. ``boosted`` (histogram gradient boosting) is better on
-# synthetic val — version 5, lab-like top-1 full / organic / inorganic 0.634 / 0.610 / 0.697 against
-# 0.621 / 0.603 / 0.658 — but not on the real-structure hold-out: its full ensemble scored 0.699 /
-# 0.917 clean and 0.695 / 0.887 lab (top-1 / top-2), ECE 0.114 / 0.085, against 0.711 / 0.902 and
-# 0.718 / 0.902, ECE 0.051 / 0.050, for budget (docs/models.md). Its early stopping holds out 10 %
-# of the training rows, never the val split.
+# Extremely randomized trees ship: ``budget`` up to feature version 9, ``wide`` since version 10.
+# ``boosted`` (histogram gradient boosting) is better on synthetic val — version 5, lab-like top-1 full
+# / organic / inorganic 0.634 / 0.610 / 0.697 against 0.621 / 0.603 / 0.658 — but not on the
+# real-structure hold-out: its full ensemble scored 0.699 / 0.917 clean and 0.695 / 0.887 lab (top-1 /
+# top-2), ECE 0.114 / 0.085, against 0.711 / 0.902 and 0.718 / 0.902, ECE 0.051 / 0.050, for budget;
+# likewise with versions 9 and 10 (docs/models.md). Its early stopping holds out 10 % of the training
+# rows, never the val split.
 CONFIGS = {
     "boosted": {"estimator": "HistGradientBoostingClassifier", "learning_rate": 0.05, "max_iter": 1000,
                 "max_leaf_nodes": 31, "min_samples_leaf": 50, "l2_regularization": 1.0,
