@@ -50,12 +50,13 @@ def metric(P: np.ndarray) -> np.ndarray:
     return G
 
 
-def axes_d(P: np.ndarray, q: float) -> np.ndarray:
+def axes_d(P: np.ndarray, q: float, G: np.ndarray | None = None, det: np.ndarray | None = None) -> np.ndarray:
     """Each real axis's length in d-spacings at Q = q (a·√q …): the largest |h|, |k|, |l| of a line up
-    to q. NaN for rows that are not a metric."""
-    G = metric(P)
+    to q. NaN for rows that are not a metric. ``G``, ``det``: P's metric tensors and their
+    determinants, when the caller has them."""
+    G = metric(P) if G is None else G
     with np.errstate(invalid="ignore"):
-        ok = np.linalg.det(G) > 0
+        ok = (np.linalg.det(G) if det is None else det) > 0
         inv = np.linalg.inv(np.where(ok[:, None, None], G, np.eye(3)))
         return np.where(ok[:, None], np.sqrt(q * np.diagonal(inv, axis1=1, axis2=2)), np.nan)
 
@@ -65,9 +66,10 @@ def plausible(P: np.ndarray, q_max: float, axis_max: float = AXIS_MAX) -> np.nda
     d-spacings long up to ``q_max``."""
     P = np.atleast_2d(P)
     G = metric(P)
-    pd = (P[:, 0] > 1e-5) & (P[:, 0] * P[:, 1] - P[:, 3] ** 2 / 4 > 1e-12) & (np.linalg.det(G) > 1e-15)
+    det = np.linalg.det(G)
+    pd = (P[:, 0] > 1e-5) & (P[:, 0] * P[:, 1] - P[:, 3] ** 2 / 4 > 1e-12) & (det > 1e-15)
     with np.errstate(invalid="ignore"):
-        return pd & (np.nan_to_num(axes_d(P, q_max), nan=np.inf).max(axis=1) <= axis_max)
+        return pd & (np.nan_to_num(axes_d(P, q_max, G, det), nan=np.inf).max(axis=1) <= axis_max)
 
 
 @lru_cache(maxsize=64)
