@@ -12,7 +12,7 @@ augmentation's ranges, and rendered by a different code path: Pearson VII peaks,
 Prints, per model and for the ensemble, top-1, top-2, balanced accuracy, weighted F1 and expected
 calibration error, raw and with each model's fitted temperature (its card's ``calibration``), and
 for the ensemble its top-1 and top-2 recall per class and how many answers are flagged unsure and
-how accurate the sure ones are. "calibrated"
+how accurate the sure ones are; ``--json`` also keeps the ensemble's probabilities per structure. "calibrated"
 is what ``predict`` shows: each model at its temperature, and the ensemble at its own when
 ``crystalmela calibrate`` fitted one for exactly these models.
 ``--models-root DIR`` scores candidate models in ``DIR/<classifier>/<dataset>/`` (as written by
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     conditions = ["clean"] + (["lab"] if args.lab else [])
     modes = ("raw", "calibrated")
     probs = {(c, k): {m: [] for m in [*models, "ensemble"]} for c in conditions for k in modes}
-    labels, skipped = [], 0
+    labels, names, skipped = [], [], 0
 
     def run(pattern, calibrate):
         return predict_pattern(pattern, models, args.dataset, registry=registry, preprocess=pre,
@@ -115,6 +115,7 @@ def main(argv=None) -> int:
             skipped += 1
             continue
         labels.append(CRYSTAL_SYSTEMS.index(crystal.crystal_system))
+        names.append(str(path))
         if args.write:
             for cond, pattern in patterns.items():
                 folder = args.write / cond
@@ -154,6 +155,7 @@ def main(argv=None) -> int:
             sure = conf >= args.unsure_below
             right = rows["ensemble"].argmax(axis=1) == y
             top2 = (np.argsort(-rows["ensemble"], axis=1)[:, :2] == y[:, None]).any(axis=1)
+            res["ensemble_per_structure"] = {n: np.round(p, 4).tolist() for n, p in zip(names, rows["ensemble"])}
             res["unsure"] = {"threshold": args.unsure_below, "fraction_unsure": float(1 - sure.mean()),
                              "top1_when_sure": float(right[sure].mean()) if sure.any() else None,
                              "top1_when_unsure": float(right[~sure].mean()) if (~sure).any() else None,

@@ -113,3 +113,51 @@ def test_eval_holdout_reports_recall_per_class(shared_cifs, tmp_path, capsys):
     present = [c for c, n in enumerate(report["per_class"]) if n]
     assert all((rec["top1"][c] is None) == (c not in present) for c in range(7))
     assert all(rec["top2"][c] >= rec["top1"][c] for c in present)
+
+
+def _mono_cif(path, beta):
+    path.write_text("data_x\n_cell_length_a 5.1\n_cell_length_b 6.3\n_cell_length_c 7.4\n_cell_angle_alpha 90\n"
+                    f"_cell_angle_beta {beta}\n_cell_angle_gamma 90\n_symmetry_space_group_name_H-M 'P 1 21/c 1'\n"
+                    "loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n"
+                    "_atom_site_fract_z\nS1 S 0.13 0.21 0.37\n")
+
+
+def test_pseudo_symmetry_counts_metric_higher_lattices(tmp_path, capsys):
+    """A P2₁/c cell with β = 90.0 is metrically orthorhombic (pseudo-symmetric at every δ), one with
+    β = 104° is not; an eval_holdout report is split into the two groups."""
+    import json
+    main = _script("pseudo_symmetry").main
+    cifs = tmp_path / "cifs"
+    cifs.mkdir()
+    _mono_cif(cifs / "flat.cif", 90.0)
+    _mono_cif(cifs / "tilted.cif", 104.0)
+    assert main([str(cifs), "--obliquity", "0.2"]) == 0
+    mono = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("monoclinic"))
+    assert mono.split()[1:] == ["2", "1"]
+    report = tmp_path / "r.json"
+    assert _script("eval_holdout").main([str(cifs), "--json", str(report)]) == 0
+    probs = json.loads(report.read_text())["results"]["clean"]["calibrated"]["ensemble_per_structure"]
+    assert sorted(Path(n).name for n in probs) == ["flat.cif", "tilted.cif"]
+    assert all(abs(sum(p) - 1) < 1e-3 for p in probs.values())
+    capsys.readouterr()
+    assert main([str(cifs), "--obliquity", "0.2", "--json", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert "clean, δ=0.2: ensemble others 1:" in out and "pseudo-symmetric 1:" in out
+    assert "flat.cif" in out.split("pseudo-symmetric at")[1] and "tilted.cif" not in out.split("pseudo-symmetric at")[1]
+
+
+def test_pseudo_symmetry_bad_inputs(tmp_path, capsys):
+    import json
+    main = _script("pseudo_symmetry").main
+    assert main([str(tmp_path / "none")]) == 2
+    assert "not a folder" in capsys.readouterr().err
+    assert main([str(tmp_path)]) == 2
+    assert "no readable CIF" in capsys.readouterr().err
+    _mono_cif(tmp_path / "m.cif", 95.0)
+    old = tmp_path / "old.json"                   # a report written before per-structure probabilities
+    old.write_text(json.dumps({"results": {"clean": {"calibrated": {"ensemble": {}}}}}))
+    assert main([str(tmp_path), "--json", str(old)]) == 2
+    assert "no per-structure probabilities" in capsys.readouterr().err
+    for bad in (tmp_path / "missing.json", tmp_path / "m.cif"):
+        assert main([str(tmp_path), "--json", str(bad)]) == 2
+        assert "not an eval_holdout.py --json report" in capsys.readouterr().err
