@@ -2,6 +2,7 @@
 with a zero shift), low symmetry indexes few, and the peak picker finds lines, not noise."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import gemmi
@@ -12,6 +13,7 @@ from crystalmela import PAPER_GRID, Pattern
 from crystalmela.simulate import simulate
 from crystalmela.structure import Crystal
 from crystalmela_lattice_fit import indexing
+from crystalmela_lattice_fit import lattice_symmetry
 from crystalmela_lattice_fit import monoclinic
 from crystalmela_lattice_fit import triclinic
 from crystalmela_lattice_fit.monoclinic import N_MONO
@@ -22,9 +24,10 @@ WL = PAPER_GRID.wavelength
 # columns of lattice_features(): each family's fraction indexed, the same in the wide window, and
 # the hP cell under absence conditions (log10 M, fraction)
 FRACTION, WIDE_FRACTION, ABSENCE = indexing.FRACTION, indexing.WIDE_FRACTION, indexing.ABSENCE
-# the extractor's mP and aP columns (feature versions 9 and 10)
+# the extractor's mP and aP columns (feature versions 9 and 10) and their lattices' two-fold axes (11)
 _MONO0 = indexing.N_FEATURES + 11 + 2 * len(indexing.FAMILIES) + 2
 MONO, TRIC = slice(_MONO0, _MONO0 + N_MONO), slice(_MONO0 + N_MONO, _MONO0 + N_MONO + N_TRIC)
+SYM = slice(TRIC.stop, TRIC.stop + lattice_symmetry.N_SYM)
 
 
 def _crystal(sg: str, cell, sites):
@@ -116,7 +119,8 @@ def test_peaks_on_a_hump_and_noise_are_still_found_and_the_noise_is_not():
 def test_a_pattern_without_peaks_gives_zero_features(y):
     p = Pattern(PAPER_GRID.two_theta, y, wavelength=WL).to_grid(PAPER_GRID)
     f = lattice_fit_features(p)
-    assert f.shape == (TRIC.stop,) == (90,) and np.all(f == 0)
+    assert f.shape == (SYM.stop,) == (97,)
+    assert np.all(f[:SYM.start + 3] == 0) and f[SYM.start + 3] == lattice_symmetry.NO_AXIS and np.all(f[SYM.start + 4:] == 0)
 
 
 @pytest.mark.parametrize("name", [n for n in CRYSTALS if "copper" not in n])   # copper: 4 peaks
@@ -381,7 +385,8 @@ def test_mp_columns_are_zero_below_six_peaks_and_do_not_outrank_a_higher_lattice
     zeros. Rutile (tP) is indexed by mP too, as a special monoclinic cell, but with more spare lines:
     the gain over the tetragonal cell is negative."""
     tt = _peaks(CRYSTALS["copper (cF)"][0])
-    assert np.all(monoclinic.mono_features(tt[:5], WL, indexing.lattice_features(tt[:5], WL)) == 0)
+    features, cell = monoclinic.mono_features(tt[:5], WL, indexing.lattice_features(tt[:5], WL))
+    assert np.all(features == 0) and cell is None
     rutile = lattice_fit_features(simulate(CRYSTALS["rutile (tP)"][0]))[MONO]
     assert rutile[1] == 1.0 and rutile[5] < 0.0
 
@@ -471,9 +476,11 @@ def test_the_ap_columns_tell_a_triclinic_pattern_from_a_monoclinic_one():
 
 def test_ap_columns_are_zero_below_eight_peaks():
     tt = _peaks(TRICLINIC)
-    mono = monoclinic.mono_features(tt[:7], WL, indexing.lattice_features(tt[:7], WL))
-    assert np.all(triclinic.tric_features(tt[:7], WL, mono) == 0)
-    assert np.any(triclinic.tric_features(tt, WL, mono) != 0)
+    mono, _ = monoclinic.mono_features(tt[:7], WL, indexing.lattice_features(tt[:7], WL))
+    features, cell = triclinic.tric_features(tt[:7], WL, mono)
+    assert np.all(features == 0) and cell is None
+    features, cell = triclinic.tric_features(tt, WL, mono)
+    assert np.any(features != 0) and cell.shape == (6,)
 
 
 def test_the_dense_monoclinic_scorer_equals_the_loop_bit_for_bit(monkeypatch):
@@ -502,3 +509,60 @@ def test_the_dense_monoclinic_scorer_equals_the_loop_bit_for_bit(monkeypatch):
         np.testing.assert_array_equal(dense[2], slow[2])
         if want_coef:
             np.testing.assert_array_equal(dense[1], slow[1])
+
+
+def _reciprocal_row(cell) -> np.ndarray:
+    """(A, …, F) of a cell: Q = A h² + B k² + C l² + D hk + E hl + F kl."""
+    r = gemmi.UnitCell(*cell).reciprocal()
+    ca, cb, cg = np.cos(np.radians([r.alpha, r.beta, r.gamma]))
+    return np.array([r.a ** 2, r.b ** 2, r.c ** 2, 2 * r.a * r.b * cg, 2 * r.a * r.c * cb, 2 * r.b * r.c * ca])
+
+
+def test_direct_cell_inverts_the_reciprocal_metric():
+    P, *_ = _triclinic_lines(20)
+    assert lattice_symmetry.direct_cell(P) == pytest.approx((6.1, 7.9, 10.3, 78.0, 84.0, 97.0), abs=1e-9)
+
+
+@pytest.mark.parametrize("cell, axes", [
+    ((6.1, 7.9, 10.3, 78.0, 84.0, 97.0), 0),
+    ((7.0, 9.0, 11.0, 90, 104.0, 90), 1),
+    ((7.0, 9.0, 11.0, 90, 90.3, 90), 3),            # pseudo-orthorhombic within 0.5°
+    ((5.2, 7.4, 9.9, 90, 90, 90), 3),
+    ((4.6, 4.6, 3.0, 90, 90, 90), 5),
+    ((3.2, 3.2, 5.2, 90, 90, 120), 7),
+    ((3.6, 3.6, 3.6, 90, 90, 90), 9),
+])
+def test_two_fold_axes_of_each_lattice_system(cell, axes):
+    ob = lattice_symmetry.two_fold_obliquities(_reciprocal_row(cell))
+    assert (ob <= 0.5).sum() == axes
+
+
+def test_the_primitive_cell_of_a_c_centred_monoclinic_lattice_keeps_its_two_fold_axis():
+    """The reason for the columns: the reduced primitive cell of an mC lattice (as the aP search finds
+    it) has no right angle, yet its lattice has the monoclinic axis."""
+    gv = gemmi.GruberVector(gemmi.UnitCell(9.35, 12.18, 7.23, 90, 104.59, 90), "C")
+    gv.niggli_reduce()
+    primitive = gv.get_cell().parameters
+    assert all(abs(angle - 90) > 5 for angle in primitive[3:])
+    ob = lattice_symmetry.two_fold_obliquities(_reciprocal_row(primitive))
+    assert ob.size == 1 and ob[0] < 1e-3
+
+
+@pytest.mark.parametrize("row", [np.zeros(6), np.full(6, np.nan), -_reciprocal_row((5, 6, 7, 90, 95, 90)),
+                                 np.array([1, 1, 1, 3, 0, 0.0]), np.array([1, 1, 1e-14, 0, 0, 0.0])])
+def test_rows_that_are_no_metric_give_no_cell_and_the_empty_columns(row):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert lattice_symmetry.direct_cell(row) is None and lattice_symmetry.two_fold_obliquities(row) is None
+        f = lattice_symmetry.symmetry_features(row, row[:4])
+    assert f.tolist() == [0, 0, 0, lattice_symmetry.NO_AXIS, 0, 0, 0]
+
+
+def test_the_symmetry_columns_of_simulated_patterns():
+    """P-1: the aP cell's lattice has no two-fold axis within 3°. P2₁/c (β = 104°): the mP cell's
+    lattice has one. P222: both cells' lattices have three."""
+    tric, mono, ortho = (lattice_fit_features(simulate(c))[SYM]
+                         for c in (TRICLINIC, MONOCLINIC, CRYSTALS["P222 (oP)"][0]))
+    assert tric[:4].tolist() == [0, 0, 0, lattice_symmetry.NO_AXIS]
+    assert mono[4] == 1
+    assert ortho[0] == 3 and ortho[4] == 3

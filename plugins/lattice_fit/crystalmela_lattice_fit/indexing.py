@@ -224,8 +224,9 @@ def _rank_first(P, q, slope, score, keep: int) -> np.ndarray:
 
 def cell_figures(two_theta, wavelength: float, min_peaks: int, fit, score):
     """(log10 M, fraction indexed, lines per peak, log10 M and fraction at ``TOL_WIDE``) of the cell
-    ``fit(q, slope)`` finds on the first ``N_OBS`` peaks, scored by ``score``; None with fewer than
-    ``min_peaks`` peaks or no cell (the monoclinic and triclinic columns)."""
+    ``fit(q, slope)`` finds on the first ``N_OBS`` peaks, scored by ``score``, and that cell's
+    parameters; None with fewer than ``min_peaks`` peaks or no cell (the monoclinic and triclinic
+    columns)."""
     tt = np.sort(np.asarray(two_theta, float))[:N_OBS]
     if tt.size < min_peaks:
         return None
@@ -233,7 +234,7 @@ def cell_figures(two_theta, wavelength: float, min_peaks: int, fit, score):
     M, f, n, p, z = fit(q, slope)
     if p is None or f <= 0:
         return None
-    return (np.log10(max(M, 1e-3)), f, n, *_rescore(score, p, z, q, slope))
+    return (np.log10(max(M, 1e-3)), f, n, *_rescore(score, p, z, q, slope)), p
 
 
 def _rescore(score, p, z, q, slope, tol_deg=TOL_WIDE):

@@ -164,15 +164,18 @@ def fit_mono_four_line(q, slope, axis_max: float = AXIS_MAX):
                       keep=len(top))
 
 
-def mono_features(two_theta: np.ndarray, wavelength: float, lattice: np.ndarray) -> np.ndarray:
+def mono_features(two_theta: np.ndarray, wavelength: float, lattice: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """Of the best mP cell on the first ``N_OBS`` peaks: log10 M, fraction indexed, lines per peak, the
     same cell's (log10 M, fraction) at ``TOL_WIDE``; then its log10(M·f⁴) minus the best higher
     family's (``lattice``: that pattern's ``indexing.lattice_features``), positive when mP indexes
-    what no higher lattice does. Zeros with fewer than ``MIN_PEAKS`` peaks or no cell."""
+    what no higher lattice does. Zeros with fewer than ``MIN_PEAKS`` peaks or no cell. Returned with
+    the cell (A, B, C, D), or None."""
     out = np.zeros(N_MONO, np.float32)
-    fig = ix.cell_figures(two_theta, wavelength, MIN_PEAKS, fit_mono_four_line, score_mono)
-    if fig is None:
-        return out
+    found = ix.cell_figures(two_theta, wavelength, MIN_PEAKS, fit_mono_four_line, score_mono)
+    if found is None:
+        return out, None
+    fig, cell = found
     out[:5] = fig
     f = fig[1]
     lat = np.asarray(lattice, np.float32)
@@ -180,4 +183,4 @@ def mono_features(two_theta: np.ndarray, wavelength: float, lattice: np.ndarray)
     frac = lat[cols]
     higher = np.where(frac > 0, lat[[c - 1 for c in cols]] + 4.0 * np.log10(np.maximum(frac, 1e-3)), -9.0).max()
     out[5] = out[0] + 4.0 * np.log10(max(f, 1e-3)) - higher
-    return out
+    return out, cell

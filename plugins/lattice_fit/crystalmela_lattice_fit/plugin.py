@@ -1,13 +1,14 @@
 """Registers the trial-indexing features and their extremely-randomized-trees classifier.
 
-Features (``lattice_fit``, version 10, 90 numbers): for the first 20 peaks, the best cubic P/I/F,
+Features (``lattice_fit``, version 11, 97 numbers): for the first 20 peaks, the best cubic P/I/F,
 tetragonal P/I, hexagonal P, rhombohedral and orthorhombic trial cell's figure of merit, fraction of
 peaks indexed and lines per peak (plus c/a for the two-parameter lattices), the same cells' figure
 and fraction in a window twice as wide, and the hexagonal cell's under c-glide / 6₃ absences
 (``indexing.lattice_features``, 49); then 1/d² of the first ten peaks and the number of peaks (11);
 each family against the best in both windows (``indexing.relative_figures``, 16); the hP absence
 gains (``indexing.absence_gains``, 2); the primitive monoclinic cell's figures
-(``monoclinic.mono_features``, 6); the triclinic cell's (``triclinic.tric_features``, 6). Peaks here
+(``monoclinic.mono_features``, 6); the triclinic cell's (``triclinic.tric_features``, 6); the two
+cells' lattice two-fold axes (``lattice_symmetry.symmetry_features``, 7). Peaks here
 are picked for indexing (above a background estimate, sub-step positions, resolved Cu Kα2 lines
 dropped), not the paper's every-local-maximum list.
 """
@@ -24,6 +25,7 @@ from crystalmela.features import local_maxima
 from crystalmela.profiles import CU_KA1, CU_KA2
 
 from .indexing import absence_gains, lattice_features, relative_figures
+from .lattice_symmetry import symmetry_features
 from .monoclinic import mono_features
 from .triclinic import tric_features
 
@@ -102,9 +104,10 @@ def lattice_fit_features(pattern: Pattern) -> np.ndarray:
     inv_d2[: q.size] = q
     inv_d2[N_PEAKS] = tt.size
     lat = lattice_features(tt, wl)
-    mono = mono_features(tt, wl, lat)
+    mono, mono_cell = mono_features(tt, wl, lat)
+    tric, tric_cell = tric_features(tt, wl, mono)
     return np.concatenate([lat, inv_d2, relative_figures(lat), relative_figures(lat, "wide"), absence_gains(lat),
-                           mono, tric_features(tt, wl, mono)])
+                           mono, tric, symmetry_features(tric_cell, mono_cell)])
 
 
 # Extremely randomized trees ship: ``budget`` up to feature version 9, ``wide`` since version 10.
@@ -133,9 +136,10 @@ DEFAULT_CONFIG = "wide"
 
 @hookimpl
 def crystalmela_feature_extractors():
-    return [FeatureExtractor(FEATURE, "10", lattice_fit_features,
+    return [FeatureExtractor(FEATURE, "11", lattice_fit_features,
                              "trial-indexing figures of merit (cubic … triclinic), 1/d² of 10 peaks, "
-                             "each lattice against the best (both windows), hP absence gains")]
+                             "each lattice against the best (both windows), hP absence gains, two-fold axes of "
+                             "the mP and aP cells' lattices")]
 
 
 @hookimpl

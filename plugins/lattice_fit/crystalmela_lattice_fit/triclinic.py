@@ -167,18 +167,21 @@ def fit_tric(q, slope, axis_max: float = AXIS_MAX):
 N_TRIC = 6          # numbers ``tric_features`` returns
 
 
-def tric_features(two_theta: np.ndarray, wavelength: float, mono: np.ndarray) -> np.ndarray:
+def tric_features(two_theta: np.ndarray, wavelength: float, mono: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
     """Of the best aP cell on the first ``N_OBS`` peaks: log10 M, fraction indexed, lines per peak, the
     same cell's (log10 M, fraction) at ``TOL_WIDE``; then its log10(M·f⁴) minus the mP cell's
     (``mono``: that pattern's ``monoclinic.mono_features``; −9 for an mP cell indexing nothing),
-    positive when aP indexes what mP does not. Zeros with fewer than ``MIN_PEAKS`` peaks or no cell."""
+    positive when aP indexes what mP does not. Zeros with fewer than ``MIN_PEAKS`` peaks or no cell.
+    Returned with the cell (A, …, F), or None."""
     out = np.zeros(N_TRIC, np.float32)
-    fig = ix.cell_figures(two_theta, wavelength, MIN_PEAKS, fit_tric, score_tric)
-    if fig is None:
-        return out
+    found = ix.cell_figures(two_theta, wavelength, MIN_PEAKS, fit_tric, score_tric)
+    if found is None:
+        return out, None
+    fig, cell = found
     out[:5] = fig
     f = fig[1]
     mono = np.asarray(mono, np.float32)
     mp = mono[0] + 4.0 * np.log10(max(float(mono[1]), 1e-3)) if mono[1] > 0 else -9.0
     out[5] = out[0] + 4.0 * np.log10(max(f, 1e-3)) - mp
-    return out
+    return out, cell
