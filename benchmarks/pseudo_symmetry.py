@@ -60,7 +60,7 @@ def main(argv=None) -> int:
         centring = crystal.spacegroup.hm[0]
         cell = gemmi.UnitCell(*crystal.cell)
         metric = [len(gemmi.find_lattice_symmetry(cell, centring, d).sym_ops) for d in args.obliquity]
-        rows[str(path)] = (crystal.crystal_system, own_order(crystal.crystal_system, centring), metric)
+        rows[str(path.resolve())] = (crystal.crystal_system, own_order(crystal.crystal_system, centring), metric)
     if not rows:
         print("pseudo_symmetry: no readable CIF", file=sys.stderr)
         return 2
@@ -81,10 +81,15 @@ def main(argv=None) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"{args.json}: not an eval_holdout.py --json report ({exc})", file=sys.stderr)
         return 2
+    per_cond = {}
     for cond, modes in results.items():
         probs = modes.get("calibrated", {}).get("ensemble_per_structure")
         if not probs:
             print(f"{args.json}: no per-structure probabilities (rerun eval_holdout.py --json)", file=sys.stderr)
+            return 2
+        probs = per_cond[cond] = {str(Path(n).resolve()): p for n, p in probs.items()}
+        if not set(probs) & set(rows):
+            print(f"{args.json}: none of its structures is under {', '.join(map(str, args.dirs))}", file=sys.stderr)
             return 2
         for i, d in enumerate(args.obliquity):
             split = {True: [], False: []}
@@ -107,8 +112,8 @@ def main(argv=None) -> int:
     for name, (system, own, metric) in rows.items():
         if metric[i] > own:
             answers = []
-            for cond, modes in results.items():
-                p = modes["calibrated"]["ensemble_per_structure"].get(name)
+            for cond, probs in per_cond.items():
+                p = probs.get(name)
                 if p is not None:
                     answers.append(f"{cond} {CRYSTAL_SYSTEMS[int(np.argmax(p))]}")
             print(f"  {Path(name).name[:44]:44s} {system:12s} metric {ORDER.get(metric[i], metric[i])!s:12s} "

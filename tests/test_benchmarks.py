@@ -158,6 +158,11 @@ def test_pseudo_symmetry_bad_inputs(tmp_path, capsys):
     old.write_text(json.dumps({"results": {"clean": {"calibrated": {"ensemble": {}}}}}))
     assert main([str(tmp_path), "--json", str(old)]) == 2
     assert "no per-structure probabilities" in capsys.readouterr().err
+    other = tmp_path / "other.json"               # a report on structures elsewhere
+    other.write_text(json.dumps({"results": {"clean": {"calibrated": {"ensemble_per_structure": {
+        "/elsewhere/x.cif": [1, 0, 0, 0, 0, 0, 0]}}}}}))
+    assert main([str(tmp_path), "--json", str(other)]) == 2
+    assert "none of its structures is under" in capsys.readouterr().err
     for bad in (tmp_path / "missing.json", tmp_path / "m.cif"):
         assert main([str(tmp_path), "--json", str(bad)]) == 2
         assert "not an eval_holdout.py --json report" in capsys.readouterr().err
