@@ -15,6 +15,8 @@ from __future__ import annotations
 import gemmi
 import numpy as np
 
+from .triclinic import metric
+
 OBLIQUITY = (0.5, 1.5, 3.0)    # degrees: axes counted within each (Le Page's usual limit is 3°)
 NO_AXIS = 3.5                  # the smallest obliquity written when no axis lies within 3°
 N_SYM = 7                      # numbers ``symmetry_features`` returns
@@ -23,8 +25,7 @@ N_SYM = 7                      # numbers ``symmetry_features`` returns
 def direct_cell(P: np.ndarray) -> tuple[float, ...] | None:
     """(a, b, c, α, β, γ) of the lattice whose reciprocal metric is Q = A h² + B k² + C l² + D hk +
     E hl + F kl (a row (A, …, F)); None unless that is a positive-definite metric."""
-    A, B, C, D, E, F = np.asarray(P, float)
-    Gs = np.array([[A, D / 2, E / 2], [D / 2, B, F / 2], [E / 2, F / 2, C]])
+    Gs = metric(np.asarray(P, float))[0]
     if not np.all(np.isfinite(Gs)) or np.any(np.linalg.eigvalsh(Gs) <= 1e-12):
         return None
     G = np.linalg.inv(Gs)
