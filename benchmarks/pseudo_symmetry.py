@@ -8,7 +8,8 @@ two-fold axes of the lattice within an obliquity of δ degrees). A structure is 
 pseudo-symmetric at δ when that group is larger than its own lattice's: a monoclinic crystal whose
 cell is metrically orthorhombic (β = 90.1°, or c·cos β = −a), a P1 crystal with a cubic cell. Its
 peaks then sit where the higher lattice puts them, and only intensities and absences tell; at
-δ = 0.2° the splitting is below a laboratory pattern's resolution over most of 2θ. Trigonal crystals
+δ = 0.2° (≈ |β − 90°| for a monoclinic cell) a line splits by at most ≈ 0.0035·tan θ rad of 2θ, under
+0.1° up to 2θ = 50°. Trigonal crystals
 on a primitive hexagonal lattice are not counted: hP is their lattice.
 
 ``--json``: an ``eval_holdout.py --json`` report (which keeps the ensemble's probabilities per
