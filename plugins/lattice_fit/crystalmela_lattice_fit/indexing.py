@@ -237,6 +237,20 @@ def cell_figures(two_theta, wavelength: float, min_peaks: int, fit, score):
     return (np.log10(max(M, 1e-3)), f, n, *_rescore(score, p, z, q, slope)), p
 
 
+def cell_columns(two_theta, wavelength: float, min_peaks: int, fit, score, against: float):
+    """The six columns of the mP and aP cells: ``cell_figures``' five, then the cell's log10(M·f⁴)
+    minus ``against`` (the competing lattices' same score), with the cell; zeros and None with no
+    cell."""
+    out = np.zeros(6, np.float32)
+    found = cell_figures(two_theta, wavelength, min_peaks, fit, score)
+    if found is None:
+        return out, None
+    fig, cell = found
+    out[:5] = fig
+    out[5] = out[0] + 4.0 * np.log10(max(fig[1], 1e-3)) - against
+    return out, cell
+
+
 def _rescore(score, p, z, q, slope, tol_deg=TOL_WIDE):
     """(log10 M, fraction indexed) of the refined cell ``p`` (zero shift ``z``) at tolerance
     ``tol_deg`` and with the lines ``score`` allows: how the best cell fares under a wider window

@@ -26,7 +26,7 @@ FOUR_FIRST = 5      # peaks the four-line trials are drawn from
 FOUR_KEEP = 24      # trials refined
 AXIS_MAX = 10       # largest index along an axis up to the last peak (spurious large cells index anything)
 MIN_PEAKS = 6       # four lines fix the cell: with fewer than six peaks any pattern is "indexed"
-N_MONO = 6          # numbers ``mono_features`` returns
+N_MONO = 6          # numbers ``mono_features`` returns (``indexing.cell_columns``)
 
 
 def _line_families(A, B, C, D, q_max, tol):
@@ -171,16 +171,8 @@ def mono_features(two_theta: np.ndarray, wavelength: float, lattice: np.ndarray
     family's (``lattice``: that pattern's ``indexing.lattice_features``), positive when mP indexes
     what no higher lattice does. Zeros with fewer than ``MIN_PEAKS`` peaks or no cell. Returned with
     the cell (A, B, C, D), or None."""
-    out = np.zeros(N_MONO, np.float32)
-    found = ix.cell_figures(two_theta, wavelength, MIN_PEAKS, fit_mono_four_line, score_mono)
-    if found is None:
-        return out, None
-    fig, cell = found
-    out[:5] = fig
-    f = fig[1]
     lat = np.asarray(lattice, np.float32)
     cols = [ix.FRACTION[k] for k in ix.FAMILIES]
     frac = lat[cols]
     higher = np.where(frac > 0, lat[[c - 1 for c in cols]] + 4.0 * np.log10(np.maximum(frac, 1e-3)), -9.0).max()
-    out[5] = out[0] + 4.0 * np.log10(max(f, 1e-3)) - higher
-    return out, cell
+    return ix.cell_columns(two_theta, wavelength, MIN_PEAKS, fit_mono_four_line, score_mono, higher)

@@ -164,7 +164,7 @@ def fit_tric(q, slope, axis_max: float = AXIS_MAX):
                       keep=len(top), positive=False)
 
 
-N_TRIC = 6          # numbers ``tric_features`` returns
+N_TRIC = 6          # numbers ``tric_features`` returns (``indexing.cell_columns``)
 
 
 def tric_features(two_theta: np.ndarray, wavelength: float, mono: np.ndarray
@@ -174,14 +174,6 @@ def tric_features(two_theta: np.ndarray, wavelength: float, mono: np.ndarray
     (``mono``: that pattern's ``monoclinic.mono_features``; −9 for an mP cell indexing nothing),
     positive when aP indexes what mP does not. Zeros with fewer than ``MIN_PEAKS`` peaks or no cell.
     Returned with the cell (A, …, F), or None."""
-    out = np.zeros(N_TRIC, np.float32)
-    found = ix.cell_figures(two_theta, wavelength, MIN_PEAKS, fit_tric, score_tric)
-    if found is None:
-        return out, None
-    fig, cell = found
-    out[:5] = fig
-    f = fig[1]
     mono = np.asarray(mono, np.float32)
     mp = mono[0] + 4.0 * np.log10(max(float(mono[1]), 1e-3)) if mono[1] > 0 else -9.0
-    out[5] = out[0] + 4.0 * np.log10(max(f, 1e-3)) - mp
-    return out, cell
+    return ix.cell_columns(two_theta, wavelength, MIN_PEAKS, fit_tric, score_tric, mp)
