@@ -81,6 +81,11 @@ _SEGMENTS = 4     # constant-width 2θ segments per pattern
 _PAD_DEG = 8.0    # fine-grid margin: sticks beyond the grid and Lorentzian tails
 
 
+# Bumped whenever the same conditions render differently; part of a feature cache's name, so a cache
+# of an older rendering is not reused. 2: counting noise per row, not per batch.
+RENDER_VERSION = 2
+
+
 def row_seeds(ids, seed: int) -> np.ndarray:
     """A seed per row from its id: a row gets the same rendering in every batch and run."""
     return np.array([zlib.crc32(str(i).encode()) ^ (seed * 0x9E3779B1 & 0xFFFFFFFF) for i in ids],
@@ -166,11 +171,11 @@ def render_augmented(d: np.ndarray, intensity: np.ndarray, offsets: np.ndarray, 
                      cell=None, clean=None) -> np.ndarray:
     """Lab-like profiles (float32, rows × grid points, max = grid.normalize_max) of CSR reflection
     lists under ``conditions`` (one ``draw`` per row). Rows drawn ``clean`` get ``clean(rows)``.
-    Noise comes from one generator seeded by all the rows' noise seeds: the same batch renders the
-    same every time, but a row rendered within another batch gets other noise (measured: 289 of
-    8,000 cached lattice_fit rows differed when re-rendered in other batches). The CNN, whose batches
-    are drawn anew, so sees fresh noise on every pass; a feature cache keeps the draw it was computed
-    with."""
+    Each row's noise comes from its own generator, seeded by its ``noise_seed``, so a row renders the
+    same in any batch: a feature cache can be extended, resumed or split across processes and every
+    row stays one rendering. (Until ``RENDER_VERSION`` 2 one generator served the whole batch, and
+    rows cached from differently cut batches mixed two draws of the noise.) The CNN draws new
+    conditions, so new noise seeds, on every pass."""
     n_rows = len(offsets) - 1
     n = grid.n_points
     out = np.zeros((n_rows, n), dtype=np.float32)
@@ -188,10 +193,11 @@ def render_augmented(d: np.ndarray, intensity: np.ndarray, offsets: np.ndarray, 
         for pos, height in c["impurities"]:
             y[j] += top * height * _pv_peak(x - pos, np.sqrt(c["w"]), c["eta"])
     y += _backgrounds(cs, x) * top
-    rng = np.random.default_rng([c["noise_seed"] for c in cs])
-    scale = np.array([c["counts"] for c in cs])[:, None] / top
-    y = rng.poisson(np.clip(y, 0, None) * scale) / scale
-    y += rng.normal(0.0, 1.0, y.shape) * (np.array([c["readout"] for c in cs])[:, None] * top)
+    for j, c in enumerate(cs):
+        rng = np.random.default_rng(c["noise_seed"])
+        scale = c["counts"] / top
+        y[j] = rng.poisson(np.clip(y[j], 0, None) * scale) / scale
+        y[j] += rng.normal(0.0, c["readout"] * top, y.shape[1])
     np.clip(y, 0, None, out=y)
     for j, c in enumerate(cs):
         if c["range"] is not None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .augment import AugmentSettings, draw, render_augmented, row_seeds
+from .augment import RENDER_VERSION, AugmentSettings, draw, render_augmented, row_seeds
 from .dataset.store import ReflectionSet, load_reflections, render_batch
 from .errors import CrystalmelaError
 from .modelcard import ModelCard, library_versions, write_card
@@ -71,8 +71,8 @@ class TrainRequest:
     def render(self, rset: ReflectionSet, idx, *, augment: bool = True, seeds=None) -> np.ndarray:
         """Profiles of rows ``idx`` on this classifier's grid (float32, max = grid.normalize_max):
         under drawn lab conditions when the request augments (``augment=False``: plain), each row's
-        conditions from ``seeds`` (default: its id and the request's seed, so reruns agree; the
-        counting noise also depends on the rest of the batch: ``augment.render_augmented``)."""
+        conditions from ``seeds`` (default: its id and the request's seed, so a row renders the same in
+        any batch and run)."""
         idx = np.asarray(idx)
         if self.augment is None or not augment:
             return render_batch(rset, idx, self.grid, self.profile)
@@ -102,7 +102,7 @@ class TrainRequest:
         if self.preprocess.active:
             name += "-pre" + hashlib.sha1(self.preprocess.model_dump_json().encode()).hexdigest()[:8]
         if augment and self.augment is not None:
-            key = self.augment.model_dump_json() + f"seed={self.seed}"
+            key = self.augment.model_dump_json() + f"seed={self.seed}render={RENDER_VERSION}"
             name += "-aug" + hashlib.sha1(key.encode()).hexdigest()[:8]
         return name
 
@@ -269,8 +269,7 @@ def extract_features(request: TrainRequest, rset: ReflectionSet, rows, extract, 
 
     ``workers`` > 1 (with ``split``, the split ``rset`` is of ``request``) computes chunks of whole
     batches in that many processes, each loading the split itself and looking ``extract`` up in its
-    own plugin registry. The batches are the serial run's, so the features are identical (the
-    counting noise of a row depends on its batch: ``augment.render_augmented``)."""
+    own plugin registry. A row renders the same in any batch, so the features equal the serial run's."""
     from tqdm import tqdm
     rows = np.asarray(rows)
     batch = batch or EXTRACT_BATCH

@@ -287,8 +287,7 @@ def _merge_many(args):
 
 
 def test_features_computed_in_two_processes_equal_the_serial_ones(tmp_path, tiny_data, monkeypatch):
-    """``workers=2`` splits the rows into chunks of whole render batches, so each row is rendered in
-    the batch it gets serially (its counting noise depends on the batch) and the cache is identical;
+    """``workers=2`` splits the rows into chunks rendered apart, and the cache is identical;
     the processes are spawned and find lattice_fit through the entry points, as any plugin."""
     import shutil
     from crystalmela import training
