@@ -166,3 +166,42 @@ def test_pseudo_symmetry_bad_inputs(tmp_path, capsys):
     for bad in (tmp_path / "missing.json", tmp_path / "m.cif"):
         assert main([str(tmp_path), "--json", str(bad)]) == 2
         assert "not an eval_holdout.py --json report" in capsys.readouterr().err
+
+
+def _train(data, out, model="random_forest", dataset="full", trees=5):
+    import json
+    from crystalmela.cli import main
+    cfg = out.parent / f"{out.name}.json"
+    cfg.write_text(json.dumps({"n_estimators": trees, "min_samples_leaf": 2}))
+    assert main(["train", "--model", model, "--dataset", dataset, "--data", str(data), "--config", str(cfg),
+                 "--out", str(out), "--quiet", "--no-calibration"]) == 0
+    return out / dataset
+
+
+def test_compare_models_scores_two_trainings_on_the_same_rows(tiny_data, tmp_path, capsys):
+    main = _script("compare_models").main
+    a, b = _train(tiny_data, tmp_path / "a", trees=3), _train(tiny_data, tmp_path / "b", trees=20)
+    capsys.readouterr()
+    assert main([str(tiny_data), str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "lab-like val" in out and "clean val" in out
+    lines = [line for line in out.splitlines() if str(b) in line]
+    assert len(lines) == 2 and all(len(line.split()) == 8 for line in lines)     # + only-right counts
+    import json
+    card = json.loads((a / "model_card.json").read_text())
+    first = next(line for line in out.splitlines() if line.strip().startswith(str(a)))
+    assert float(first.split()[1]) == pytest.approx(card["metrics"]["val"]["accuracy"], abs=1e-4)
+
+
+def test_compare_models_refuses_what_cannot_be_compared(tiny_data, tmp_path, capsys):
+    main = _script("compare_models").main
+    rf = _train(tiny_data, tmp_path / "rf")
+    et = _train(tiny_data, tmp_path / "et", model="extra_trees")
+    org = _train(tiny_data, tmp_path / "org", dataset="organic")
+    capsys.readouterr()
+    for argv, match in [([str(tmp_path / "nowhere"), str(rf)], "not a data set build"),
+                        ([str(tiny_data), str(tmp_path)], "no model_card.json"),
+                        ([str(tiny_data), str(rf), str(et)], "feature 'suzuki_inv_d2', not"),
+                        ([str(tiny_data), str(rf), str(org)], "dataset 'organic', not 'full'")]:
+        assert main(argv) == 2
+        assert match in capsys.readouterr().err
