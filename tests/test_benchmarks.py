@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from crystalmela.dataset import BuildSettings, build
@@ -77,9 +78,34 @@ def test_mono_trial_runs_and_refuses_empty_input(shared_cifs, tmp_path, capsys):
     for path in shared_cifs[:6]:
         (cifs / path.name).write_bytes(path.read_bytes())
     assert main([str(cifs)]) == 0
-    assert "mP full" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "mP full" in out and "aP own lattice" in out
     assert main([str(tmp_path / "none")]) == 2
     assert "no readable crystal" in capsys.readouterr().err
+
+
+def test_own_cell_figure_is_reached_by_the_ap_search_on_its_own_pattern(shared_cifs):
+    """The yardstick of mono_trial's "own lattice" column: a triclinic crystal's own cell indexes its
+    own peaks (high M), the aP search reaches it there, and it fits another crystal's peaks badly."""
+    from crystalmela.simulate import simulate
+    from crystalmela.structure import read_cif
+    from crystalmela_lattice_fit import indexing as ix
+    from crystalmela_lattice_fit.plugin import pick_peaks
+    from crystalmela_lattice_fit.triclinic import fit_tric
+    own_cell_figure = _script("mono_trial").own_cell_figure
+    by_name = {p.stem: p for p in shared_cifs}
+    tric, other = (read_cif(by_name[n])[0] for n in ("mech_TRPHAM01", "mech_TEPNIT02"))
+    assert tric.crystal_system == other.crystal_system == "triclinic"
+
+    def peaks(crystal):
+        pattern = simulate(crystal)
+        return ix.peaks_q(np.sort(pick_peaks(pattern))[:ix.N_OBS], pattern.wavelength)
+
+    q, slope = peaks(tric)
+    own = own_cell_figure(tric, q, slope)
+    assert own > 20
+    assert fit_tric(q, slope)[0] >= 0.8 * own
+    assert own_cell_figure(tric, *peaks(other)) < 0.2 * own
 
 
 def test_eval_holdout_refuses_missing_and_empty_folders(tmp_path, capsys):
