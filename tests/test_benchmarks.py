@@ -79,33 +79,54 @@ def test_mono_trial_runs_and_refuses_empty_input(shared_cifs, tmp_path, capsys):
         (cifs / path.name).write_bytes(path.read_bytes())
     assert main([str(cifs)]) == 0
     out = capsys.readouterr().out
-    assert "mP full" in out and "aP own lattice" in out
+    assert "mP full" in out and "own lattice aP" in out
     assert main([str(tmp_path / "none")]) == 2
     assert "no readable crystal" in capsys.readouterr().err
 
 
-def test_own_cell_figure_is_reached_by_the_ap_search_on_its_own_pattern(shared_cifs):
-    """The yardstick of mono_trial's "own lattice" column: a triclinic crystal's own cell indexes its
-    own peaks (high M), the aP search reaches it there, and it fits another crystal's peaks badly."""
+def test_own_cell_figure_is_reached_by_the_searches_on_their_own_patterns(shared_cifs):
+    """The yardstick of mono_trial's "own lattice" columns: a crystal's own cell indexes its own peaks
+    (high M), the aP (mP) search reaches it there, and it fits another crystal's peaks badly."""
     from crystalmela.simulate import simulate
     from crystalmela.structure import read_cif
     from crystalmela_lattice_fit import indexing as ix
+    from crystalmela_lattice_fit.monoclinic import fit_mono_four_line
     from crystalmela_lattice_fit.plugin import pick_peaks
     from crystalmela_lattice_fit.triclinic import fit_tric
-    own_cell_figure = _script("mono_trial").own_cell_figure
+    mono_trial = _script("mono_trial")
     by_name = {p.stem: p for p in shared_cifs}
-    tric, other = (read_cif(by_name[n])[0] for n in ("mech_TRPHAM01", "mech_TEPNIT02"))
-    assert tric.crystal_system == other.crystal_system == "triclinic"
+    tric, other, mono = (read_cif(by_name[n])[0] for n in ("mech_TRPHAM01", "mech_TEPNIT02", "test_ACSALA13"))
+    assert tric.crystal_system == other.crystal_system == "triclinic" and mono.crystal_system == "monoclinic"
 
     def peaks(crystal):
         pattern = simulate(crystal)
         return ix.peaks_q(np.sort(pick_peaks(pattern))[:ix.N_OBS], pattern.wavelength)
 
     q, slope = peaks(tric)
-    own = own_cell_figure(tric, q, slope)
-    assert own > 20
-    assert fit_tric(q, slope)[0] >= 0.8 * own
-    assert own_cell_figure(tric, *peaks(other)) < 0.2 * own
+    own = mono_trial.own_cell_figure(tric.cell, q, slope)
+    assert own[0] > 20 and own[1] == 1.0
+    assert mono_trial.found_own(*fit_tric(q, slope)[:2], own)
+    assert mono_trial.own_cell_figure(tric.cell, q, slope, "mP") == (0.0, 0.0)      # not monoclinic
+    elsewhere = mono_trial.own_cell_figure(tric.cell, *peaks(other))
+    assert elsewhere[0] < 0.2 * own[0] or elsewhere[1] < 0.8
+    q, slope = peaks(mono)
+    own = mono_trial.own_cell_figure(mono.cell, q, slope, "mP")
+    assert own[0] > 20 and own[1] == 1.0
+    assert mono_trial.found_own(*fit_mono_four_line(q, slope)[:2], own)
+
+
+def test_mono_trial_on_data_set_rows(tiny_data, capsys, tmp_path):
+    """--data: val rows of a built data set, with their stored cells as the yardstick."""
+    main = _script("mono_trial").main
+    assert main(["--data", str(tiny_data), "--n", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "val rows of" in out and "own lattice" in out
+    with pytest.raises(SystemExit):                      # both sources, or neither
+        main([str(tmp_path), "--data", str(tiny_data)])
+    with pytest.raises(SystemExit):
+        main([])
+    assert main(["--data", str(tmp_path / "absent")]) == 2
+    assert "--data" in capsys.readouterr().err
 
 
 def test_eval_holdout_refuses_missing_and_empty_folders(tmp_path, capsys):

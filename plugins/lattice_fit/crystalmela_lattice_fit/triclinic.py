@@ -16,9 +16,11 @@ refined by ``indexing._search``.
 A monoclinic or higher pattern is indexed by an aP cell too, with twice the lines and so half the
 figure: the column says something beside the mP one (``monoclinic``). Measured on the real hold-out
 (``benchmarks/mono_trial.py``, docs/models.md): every one of the first 20 peaks indexed with M > 10
-where mP does not, for 0.57 of the triclinic patterns and 0.05 of the monoclinic ones (clean).
+where mP does not, for 0.67 of the triclinic patterns and 0.07 of the monoclinic ones (clean; 0.57
+and 0.05 before the index-2 refinements of version 12).
 
-Hand-written for the reason ``indexing`` is (no indexing library on PyPI); ≈ 11 ms a pattern.
+Hand-written for the reason ``indexing`` is (no indexing library on PyPI); ≈ 13 ms a pattern (11 before
+version 12; mean over the clean hold-out peak lists, ``benchmarks/mono_trial.py``).
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ AXIS_MAX = 10       # largest index along an axis up to the last peak
 MIN_PEAKS = 8       # six parameters and a zero shift: with fewer peaks any pattern is "indexed"
 CHUNK = 256         # trials scored together (line tables sized by the largest cell of the chunk)
 ZONE_HK = np.array([(h, k) for h in range(1, 4) for k in (-3, -2, -1, 1, 2, 3)], float)
+# the seven half vectors that refine a lattice to one with twice its points (feature version 12)
+HALF = np.array([(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, 0, 1), (0, 1, 1), (1, 1, 1)], float) / 2.0
 
 
 def metric(P: np.ndarray) -> np.ndarray:
@@ -150,8 +154,25 @@ def tric_trials(q, slope) -> np.ndarray:
     return out.reshape(-1, 6)
 
 
+def finer_lattices(P: np.ndarray) -> np.ndarray:
+    """Each row's seven lattices of twice the reciprocal points (index 2): the basis with one axis
+    replaced by a half vector of ``HALF`` (an axis it has a component along). Rows (n·7, 6)."""
+    G = metric(P)
+    out = []
+    for h in HALF:
+        T = np.eye(3)
+        T[int(np.flatnonzero(h)[0])] = h
+        Gn = np.einsum("ij,njk,lk->nil", T, G, T)
+        out.append(np.c_[Gn[:, 0, 0], Gn[:, 1, 1], Gn[:, 2, 2], 2 * Gn[:, 0, 1], 2 * Gn[:, 0, 2], 2 * Gn[:, 1, 2]])
+    return np.concatenate(out)
+
+
 def fit_tric(q, slope, axis_max: float = AXIS_MAX):
-    """(M, fraction indexed, lines per peak, (A, B, C, D, E, F), zero shift) of the best aP cell."""
+    """(M, fraction indexed, lines per peak, (A, B, C, D, E, F), zero shift) of the best aP cell.
+
+    The best ``TRIC_KEEP`` trials are ranked again beside their index-2 finer lattices
+    (``finer_lattices``, version 12): when the axial lines are too weak to pick, the first peaks are
+    lines such as 011, 002, 101, and every three of them span half the lattice at most."""
     if q.size < MIN_PEAKS:
         return 0.0, 0.0, 0.0, None, 0.0
     q_max = q[-1] * 1.01
@@ -160,6 +181,9 @@ def fit_tric(q, slope, axis_max: float = AXIS_MAX):
     if len(P) == 0:
         return 0.0, 0.0, 0.0, None, 0.0
     top = ix._rank_first(P, q, slope, score_tric, TRIC_KEEP)
+    finer = finer_lattices(top)
+    top = ix._rank_first(np.concatenate([top, finer[plausible(finer, q_max, axis_max)]]), q, slope, score_tric,
+                         TRIC_KEEP)
     return ix._search(top, q, slope, score_tric, lambda p, q_max: bool(plausible(p, q_max, axis_max)[0]),
                       keep=len(top), positive=False)
 
