@@ -97,6 +97,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if bool(args.dirs) == bool(args.data):
         ap.error("give either CIF folders or --data DATA")
+    if args.n < 1:
+        ap.error(f"--n must be at least 1, got {args.n}")
     from crystalmela.errors import CrystalmelaError
     from crystalmela_lattice_fit import indexing as ix
     from crystalmela_lattice_fit.monoclinic import fit_mono_four_line
