@@ -55,10 +55,8 @@ def own_cells(cell):
     """The crystal's own reciprocal metric as an aP row (A, B, C, D, E, F), and as an mP row
     (A, B, C, D) when the cell is monoclinic with b unique (None otherwise). ``cell``: a, b, c (Å),
     α, β, γ (°)."""
-    a, b, c = cell[:3]
-    ca, cb, cg = np.cos(np.radians(cell[3:]))
-    G = np.array([[a * a, a * b * cg, a * c * cb], [a * b * cg, b * b, b * c * ca], [a * c * cb, b * c * ca, c * c]])
-    R = np.linalg.inv(G)
+    from crystalmela.augment import reciprocal_metric
+    R = reciprocal_metric(cell)
     aP = np.array([R[0, 0], R[1, 1], R[2, 2], 2 * R[0, 1], 2 * R[0, 2], 2 * R[1, 2]])
     b_unique = abs(cell[3] - 90) < 1e-3 and abs(cell[5] - 90) < 1e-3
     return aP, (np.array([R[0, 0], R[1, 1], R[2, 2], abs(2 * R[0, 2])]) if b_unique else None)
