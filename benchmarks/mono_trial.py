@@ -12,11 +12,12 @@ cos β* (spurious fits; see docs/models.md).
 Per true system (monoclinic split at β within 5° of 90°) the table gives the share fully indexed by
 oP and by mP, by mP but not oP, the median log10 M of each, the share with every peak indexed and
 M > 10 by mP and by aP, the share aP indexes in full (M > 10) where mP does not, and the share
-whose aP (mP) cell is the crystal's own lattice, as far as the peaks tell: M at least 0.8 of that of
-the crystal's own cell (from its CIF or the data set, refined on the same peaks with a zero shift)
-and 95 % of the peaks indexed, counted where the own cell indexes 95 % of them (n; for mP, cells
-with b unique). Then the triclinic crystals whose lattice the aP search misses, with both figures,
-and each search's mean time a pattern. ``--data DATA``: ``--n`` val rows of a built data set
+whose aP (mP, oP) cell is the crystal's own lattice, as far as the peaks tell: M at least 0.8 of
+that of the crystal's own cell (from its CIF or the data set, refined on the same peaks with a zero
+shift) and 95 % of the peaks indexed, counted where the own cell indexes 95 % of them (n; for mP,
+cells with b unique; for oP, cells with three right angles: centred ones index as primitive, with
+spare lines). Then the triclinic crystals whose lattice the aP search misses and the orthorhombic
+ones the oP search misses, with both figures, and each search's mean time a pattern. ``--data DATA``: ``--n`` val rows of a built data set
 instead, rendered as lattice_fit's training renders them: the searches' development set, since the
 real structures are the hold-out.
 """
@@ -52,30 +53,36 @@ def fit_mono(q, slope, p_ortho):
 
 
 def own_cells(cell):
-    """The crystal's own reciprocal metric as an aP row (A, B, C, D, E, F), and as an mP row
-    (A, B, C, D) when the cell is monoclinic with b unique (None otherwise). ``cell``: a, b, c (Å),
-    α, β, γ (°)."""
+    """The crystal's own reciprocal metric as rows of each search's parameters: aP (A, B, C, D, E, F)
+    always, mP (A, B, C, D) when the cell is monoclinic with b unique and oP (A, B, C) when its three
+    angles are right angles (None otherwise). ``cell``: a, b, c (Å), α, β, γ (°)."""
     from crystalmela.augment import reciprocal_metric
     R = reciprocal_metric(cell)
     aP = np.array([R[0, 0], R[1, 1], R[2, 2], 2 * R[0, 1], 2 * R[0, 2], 2 * R[1, 2]])
-    b_unique = abs(cell[3] - 90) < 1e-3 and abs(cell[5] - 90) < 1e-3
-    return aP, (np.array([R[0, 0], R[1, 1], R[2, 2], abs(2 * R[0, 2])]) if b_unique else None)
+    right = np.abs(np.asarray(cell[3:], float) - 90) < 1e-3
+    mP = np.array([R[0, 0], R[1, 1], R[2, 2], abs(2 * R[0, 2])]) if right[0] and right[2] else None
+    return {"aP": aP, "mP": mP, "oP": aP[:3] if right.all() else None}
 
 
 def own_cell_figure(cell, q, slope, kind: str = "aP") -> tuple[float, float]:
     """(M, fraction indexed) of the crystal's own cell on the peaks ``q``, refined with a zero shift
-    as the searches refine their trials: what the aP (or mP) search would reach if its trials held
-    the true lattice. (0, 0) for ``kind`` mP and a cell that is not monoclinic with b unique."""
+    as the searches refine their trials: what the aP (mP, oP) search would reach if its trials held
+    the true lattice. (0, 0) when the cell has no row of that kind (``own_cells``)."""
     from crystalmela_lattice_fit import indexing as ix
     from crystalmela_lattice_fit import monoclinic, triclinic
-    P = own_cells(np.asarray(cell, float))[0 if kind == "aP" else 1]
+    P = own_cells(np.asarray(cell, float))[kind]
     if P is None:
         return 0.0, 0.0
     if kind == "aP":
         return ix._search(P[None], q, slope, triclinic.score_tric,
                           lambda p, q_max: bool(triclinic.plausible(p, q_max)[0]), keep=1, positive=False)[:2]
-    return ix._search(P[None], q, slope, monoclinic.score_mono,
-                      lambda p, q_max: bool(monoclinic.plausible(p, q_max)[0]), keep=1)[:2]
+    if kind == "mP":
+        return ix._search(P[None], q, slope, monoclinic.score_mono,
+                          lambda p, q_max: bool(monoclinic.plausible(p, q_max)[0]), keep=1)[:2]
+    return ix._search(P[None], q, slope, ix._score_ortho, lambda p, q_max: bool((p > 1e-5).all()), keep=1)[:2]
+
+
+MISSED_LISTED = {"aP": "triclinic", "oP": "orthorhombic"}   # crystals listed when the search misses their lattice
 
 
 def found_own(M, f, own) -> bool:
@@ -105,7 +112,7 @@ def main(argv=None) -> int:
     import time
     source = _data_patterns(args.data, args.n, args.lab) if args.data else _cif_patterns(args.dirs, args.lab)
     res = defaultdict(list)
-    missed = []
+    missed = {"aP": [], "oP": []}
     spent = tric_spent = 0.0
     try:
         items = list(source)
@@ -125,32 +132,33 @@ def main(argv=None) -> int:
         t1 = time.perf_counter()
         Ma, fa, _, _, _ = fit_tric(q, slope)
         spent, tric_spent = spent + t1 - t0, tric_spent + time.perf_counter() - t1
-        own_a = own_cell_figure(cell, q, slope)
-        own_m = own_cell_figure(cell, q, slope, "mP")
-        found = found_own(Ma, fa, own_a) if own_a[1] >= 0.95 else np.nan
-        found_m = found_own(Mm, fm, own_m) if own_m[1] >= 0.95 else np.nan
-        if system == "triclinic" and found is False:
-            missed.append(f"{name} (M {Ma:.0f}, {fa:.0%} indexed; own cell M {own_a[0]:.0f})")
+        found = {}
+        for kind, (M, f) in (("aP", (Ma, fa)), ("mP", (Mm, fm)), ("oP", (Mo, fo))):
+            own = own_cell_figure(cell, q, slope, kind)
+            found[kind] = bool(found_own(M, f, own)) if own[1] >= 0.95 else np.nan
+            if found[kind] is False and system == MISSED_LISTED.get(kind):
+                missed[kind].append(f"{name} (M {M:.0f}, {f:.0%} indexed; own cell M {own[0]:.0f})")
         res[system].append((np.log10(max(Mo, 1e-3)), fo >= 0.999, np.log10(max(Mm, 1e-3)), fm >= 0.999,
-                            np.log10(max(Ma, 1e-3)), fa >= 0.999, found, found_m))
+                            np.log10(max(Ma, 1e-3)), fa >= 0.999, found["aP"], found["mP"], found["oP"]))
     if not res:
         print(f"no readable crystal with 6 or more peaks under {', '.join(map(str, args.dirs or [args.data]))}",
               file=sys.stderr)
         return 2
     print(f"{'lab' if args.lab else 'clean'}{f'; {len(items)} val rows of {args.data}' if args.data else ''}")
     print(f"{'system':18s}    n  oP full  mP full  mP not oP  log10 M oP / mP  mP full, M > 10  "
-          "aP full, M > 10  aP not mP  own lattice aP (n)  mP (n)")
+          "aP full, M > 10  aP not mP  own lattice aP (n)  mP (n)  oP (n)")
     for system, rows in sorted(res.items()):
         v = np.array(rows, float)
         ap = v[:, 5].astype(bool) & (v[:, 4] > 1)
         own = [f"{np.nanmean(v[:, k]):.2f} ({np.sum(~np.isnan(v[:, k]))})" if np.any(~np.isnan(v[:, k])) else "-"
-               for k in (6, 7)]
+               for k in (6, 7, 8)]
         print(f"{system:18s} {len(v):4d}  {v[:, 1].mean():7.2f}  {v[:, 3].mean():7.2f}  "
               f"{np.mean(v[:, 3] > v[:, 1]):9.2f}  {np.median(v[:, 0]):6.2f} / {np.median(v[:, 2]):5.2f}  "
               f"{np.mean(v[:, 3].astype(bool) & (v[:, 2] > 1)):15.2f}  {ap.mean():15.2f}  "
-              f"{np.mean(ap & ~v[:, 3].astype(bool)):9.2f}  {own[0]:>18s}  {own[1]:>6s}")
-    if missed:
-        print(f"triclinic, own lattice missed by the aP search ({len(missed)}): " + "; ".join(missed))
+              f"{np.mean(ap & ~v[:, 3].astype(bool)):9.2f}  {own[0]:>18s}  {own[1]:>6s}  {own[2]:>6s}")
+    for kind, names in missed.items():
+        if names:
+            print(f"{MISSED_LISTED[kind]}, own lattice missed by the {kind} search ({len(names)}): " + "; ".join(names))
     n = sum(len(r) for r in res.values())
     print(f"mP search: {spent / n * 1e3:.1f} ms, aP search: {tric_spent / n * 1e3:.1f} ms a pattern (mean of {n}; "
           f"the oP column is lattice_fit's current search, ORTHO_MAX {ix.ORTHO_MAX})")

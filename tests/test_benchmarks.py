@@ -79,7 +79,7 @@ def test_mono_trial_runs_and_refuses_empty_input(shared_cifs, tmp_path, capsys):
         (cifs / path.name).write_bytes(path.read_bytes())
     assert main([str(cifs)]) == 0
     out = capsys.readouterr().out
-    assert "mP full" in out and "own lattice aP" in out
+    assert "mP full" in out and "own lattice aP" in out and "oP (n)" in out
     assert main([str(tmp_path / "none")]) == 2
     assert "no readable crystal" in capsys.readouterr().err
 
@@ -113,6 +113,27 @@ def test_own_cell_figure_is_reached_by_the_searches_on_their_own_patterns(shared
     own = mono_trial.own_cell_figure(mono.cell, q, slope, "mP")
     assert own[0] > 20 and own[1] == 1.0
     assert mono_trial.found_own(*fit_mono_four_line(q, slope)[:2], own)
+    assert mono_trial.own_cell_figure(mono.cell, q, slope, "oP") == (0.0, 0.0)      # β is not 90°
+
+
+def test_own_orthorhombic_cell_is_reached_by_the_op_search(shared_cifs):
+    """The oP column of the yardstick: benzene's own cell (Pbca) indexes its peaks and the oP
+    search reaches it; oxalic acid's cell does not index benzene's peaks."""
+    from crystalmela.simulate import simulate
+    from crystalmela.structure import read_cif
+    from crystalmela_lattice_fit import indexing as ix
+    from crystalmela_lattice_fit.plugin import pick_peaks
+    mono_trial = _script("mono_trial")
+    by_name = {p.stem: p for p in shared_cifs}
+    benzene, oxalic = (read_cif(by_name[n])[0] for n in ("test_BENZEN", "test_OXALAC02"))
+    assert benzene.crystal_system == oxalic.crystal_system == "orthorhombic"
+    pattern = simulate(benzene)
+    q, slope = ix.peaks_q(np.sort(pick_peaks(pattern))[:ix.N_OBS], pattern.wavelength)
+    own = mono_trial.own_cell_figure(benzene.cell, q, slope, "oP")
+    assert own[0] > 20 and own[1] == 1.0
+    assert mono_trial.found_own(*ix.ortho_search(q, slope)[:2], own)
+    wrong = mono_trial.own_cell_figure(oxalic.cell, q, slope, "oP")
+    assert wrong[0] < 0.2 * own[0] or wrong[1] < 0.8
 
 
 def test_mono_trial_on_data_set_rows(tiny_data, capsys, tmp_path):
