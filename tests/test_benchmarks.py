@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from crystalmela.dataset import BuildSettings, build
@@ -77,9 +78,55 @@ def test_mono_trial_runs_and_refuses_empty_input(shared_cifs, tmp_path, capsys):
     for path in shared_cifs[:6]:
         (cifs / path.name).write_bytes(path.read_bytes())
     assert main([str(cifs)]) == 0
-    assert "mP full" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "mP full" in out and "own lattice aP" in out
     assert main([str(tmp_path / "none")]) == 2
     assert "no readable crystal" in capsys.readouterr().err
+
+
+def test_own_cell_figure_is_reached_by_the_searches_on_their_own_patterns(shared_cifs):
+    """The yardstick of mono_trial's "own lattice" columns: a crystal's own cell indexes its own peaks
+    (high M), the aP (mP) search reaches it there, and it fits another crystal's peaks badly."""
+    from crystalmela.simulate import simulate
+    from crystalmela.structure import read_cif
+    from crystalmela_lattice_fit import indexing as ix
+    from crystalmela_lattice_fit.monoclinic import fit_mono_four_line
+    from crystalmela_lattice_fit.plugin import pick_peaks
+    from crystalmela_lattice_fit.triclinic import fit_tric
+    mono_trial = _script("mono_trial")
+    by_name = {p.stem: p for p in shared_cifs}
+    tric, other, mono = (read_cif(by_name[n])[0] for n in ("mech_TRPHAM01", "mech_TEPNIT02", "test_ACSALA13"))
+    assert tric.crystal_system == other.crystal_system == "triclinic" and mono.crystal_system == "monoclinic"
+
+    def peaks(crystal):
+        pattern = simulate(crystal)
+        return ix.peaks_q(np.sort(pick_peaks(pattern))[:ix.N_OBS], pattern.wavelength)
+
+    q, slope = peaks(tric)
+    own = mono_trial.own_cell_figure(tric.cell, q, slope)
+    assert own[0] > 20 and own[1] == 1.0
+    assert mono_trial.found_own(*fit_tric(q, slope)[:2], own)
+    assert mono_trial.own_cell_figure(tric.cell, q, slope, "mP") == (0.0, 0.0)      # not monoclinic
+    elsewhere = mono_trial.own_cell_figure(tric.cell, *peaks(other))
+    assert elsewhere[0] < 0.2 * own[0] or elsewhere[1] < 0.8
+    q, slope = peaks(mono)
+    own = mono_trial.own_cell_figure(mono.cell, q, slope, "mP")
+    assert own[0] > 20 and own[1] == 1.0
+    assert mono_trial.found_own(*fit_mono_four_line(q, slope)[:2], own)
+
+
+def test_mono_trial_on_data_set_rows(tiny_data, capsys, tmp_path):
+    """--data: val rows of a built data set, with their stored cells as the yardstick."""
+    main = _script("mono_trial").main
+    assert main(["--data", str(tiny_data), "--n", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "val rows of" in out and "own lattice" in out
+    with pytest.raises(SystemExit):                      # both sources, or neither
+        main([str(tmp_path), "--data", str(tiny_data)])
+    with pytest.raises(SystemExit):
+        main([])
+    assert main(["--data", str(tmp_path / "absent")]) == 2
+    assert "--data" in capsys.readouterr().err
 
 
 def test_eval_holdout_refuses_missing_and_empty_folders(tmp_path, capsys):
@@ -166,3 +213,42 @@ def test_pseudo_symmetry_bad_inputs(tmp_path, capsys):
     for bad in (tmp_path / "missing.json", tmp_path / "m.cif"):
         assert main([str(tmp_path), "--json", str(bad)]) == 2
         assert "not an eval_holdout.py --json report" in capsys.readouterr().err
+
+
+def _train(data, out, model="random_forest", dataset="full", trees=5):
+    import json
+    from crystalmela.cli import main
+    cfg = out.parent / f"{out.name}.json"
+    cfg.write_text(json.dumps({"n_estimators": trees, "min_samples_leaf": 2}))
+    assert main(["train", "--model", model, "--dataset", dataset, "--data", str(data), "--config", str(cfg),
+                 "--out", str(out), "--quiet", "--no-calibration"]) == 0
+    return out / dataset
+
+
+def test_compare_models_scores_two_trainings_on_the_same_rows(tiny_data, tmp_path, capsys):
+    main = _script("compare_models").main
+    a, b = _train(tiny_data, tmp_path / "a", trees=3), _train(tiny_data, tmp_path / "b", trees=20)
+    capsys.readouterr()
+    assert main([str(tiny_data), str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "lab-like val" in out and "clean val" in out
+    lines = [line for line in out.splitlines() if str(b) in line]
+    assert len(lines) == 2 and all(len(line.split()) == 8 for line in lines)     # + only-right counts
+    import json
+    card = json.loads((a / "model_card.json").read_text())
+    first = next(line for line in out.splitlines() if line.strip().startswith(str(a)))
+    assert float(first.split()[1]) == pytest.approx(card["metrics"]["val"]["accuracy"], abs=1e-4)
+
+
+def test_compare_models_refuses_what_cannot_be_compared(tiny_data, tmp_path, capsys):
+    main = _script("compare_models").main
+    rf = _train(tiny_data, tmp_path / "rf")
+    et = _train(tiny_data, tmp_path / "et", model="extra_trees")
+    org = _train(tiny_data, tmp_path / "org", dataset="organic")
+    capsys.readouterr()
+    for argv, match in [([str(tmp_path / "nowhere"), str(rf)], "not a data set build"),
+                        ([str(tiny_data), str(tmp_path)], "no model_card.json"),
+                        ([str(tiny_data), str(rf), str(et)], "feature 'suzuki_inv_d2', not"),
+                        ([str(tiny_data), str(rf), str(org)], "dataset 'organic', not 'full'")]:
+        assert main(argv) == 2
+        assert match in capsys.readouterr().err
