@@ -49,6 +49,22 @@ def lab_pattern(crystal, rng):
     return Pattern(x, counts, wavelength=PAPER_GRID.wavelength, reader="simulated-lab")
 
 
+def cif_patterns(dirs, lab: bool):
+    """(path, crystal, pattern) of each readable CIF under ``dirs``, in name order: simulated clean,
+    or under ``lab_pattern`` with one generator seeded 0 (the diagnostics scripts' renderings)."""
+    from crystalmela.errors import CrystalmelaError
+    from crystalmela.simulate import simulate
+    from crystalmela.structure import StructureError, read_cif
+    rng = np.random.default_rng(0)
+    for path in sorted(p for d in dirs for p in Path(d).rglob("*.cif")):
+        try:
+            crystal = read_cif(path)[0]
+            pattern = lab_pattern(crystal, rng) if lab else simulate(crystal)
+        except (StructureError, CrystalmelaError):
+            continue
+        yield path, crystal, pattern
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dirs", nargs="+", type=Path)

@@ -102,17 +102,8 @@ def _cif_patterns(dirs, lab):
     """(crystal system, space-group symbol, pattern) of each readable CIF: clean, or eval_holdout's
     lab-condition model."""
     sys.path.insert(0, str(Path(__file__).parent))
-    from eval_holdout import lab_pattern
-    from crystalmela.errors import CrystalmelaError
-    from crystalmela.simulate import simulate
-    from crystalmela.structure import StructureError, read_cif
-    rng = np.random.default_rng(0)
-    for path in sorted(p for d in dirs for p in d.rglob("*.cif")):
-        try:
-            crystal = read_cif(path)[0]
-            pattern = lab_pattern(crystal, rng) if lab else simulate(crystal)
-        except (StructureError, CrystalmelaError):
-            continue
+    from eval_holdout import cif_patterns
+    for path, crystal, pattern in cif_patterns(dirs, lab):
         yield crystal.crystal_system, crystal.spacegroup.hm, pattern
 
 

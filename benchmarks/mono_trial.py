@@ -55,10 +55,8 @@ def own_cells(cell):
     """The crystal's own reciprocal metric as an aP row (A, B, C, D, E, F), and as an mP row
     (A, B, C, D) when the cell is monoclinic with b unique (None otherwise). ``cell``: a, b, c (Å),
     α, β, γ (°)."""
-    a, b, c = cell[:3]
-    ca, cb, cg = np.cos(np.radians(cell[3:]))
-    G = np.array([[a * a, a * b * cg, a * c * cb], [a * b * cg, b * b, b * c * ca], [a * c * cb, b * c * ca, c * c]])
-    R = np.linalg.inv(G)
+    from crystalmela.augment import reciprocal_metric
+    R = reciprocal_metric(cell)
     aP = np.array([R[0, 0], R[1, 1], R[2, 2], 2 * R[0, 1], 2 * R[0, 2], 2 * R[1, 2]])
     b_unique = abs(cell[3] - 90) < 1e-3 and abs(cell[5] - 90) < 1e-3
     return aP, (np.array([R[0, 0], R[1, 1], R[2, 2], abs(2 * R[0, 2])]) if b_unique else None)
@@ -97,6 +95,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if bool(args.dirs) == bool(args.data):
         ap.error("give either CIF folders or --data DATA")
+    if args.n < 1:
+        ap.error(f"--n must be at least 1, got {args.n}")
     from crystalmela.errors import CrystalmelaError
     from crystalmela_lattice_fit import indexing as ix
     from crystalmela_lattice_fit.monoclinic import fit_mono_four_line
@@ -161,17 +161,8 @@ def _cif_patterns(dirs, lab):
     """(name, crystal system, cell, pattern) of each readable CIF: clean, or eval_holdout's
     lab-condition model."""
     sys.path.insert(0, str(Path(__file__).parent))
-    from eval_holdout import lab_pattern
-    from crystalmela.errors import CrystalmelaError
-    from crystalmela.simulate import simulate
-    from crystalmela.structure import StructureError, read_cif
-    rng = np.random.default_rng(0)
-    for path in sorted(p for d in dirs for p in d.rglob("*.cif")):
-        try:
-            crystal = read_cif(path)[0]
-            pattern = lab_pattern(crystal, rng) if lab else simulate(crystal)
-        except (StructureError, CrystalmelaError):
-            continue
+    from eval_holdout import cif_patterns
+    for path, crystal, pattern in cif_patterns(dirs, lab):
         yield path.stem, crystal.crystal_system, tuple(crystal.cell), pattern
 
 

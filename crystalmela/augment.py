@@ -140,7 +140,8 @@ def _laue_rotations(hall: str) -> np.ndarray:
     return np.unique(np.array(mats), axis=0)
 
 
-def _reciprocal_metric(cell: np.ndarray) -> np.ndarray:
+def reciprocal_metric(cell: np.ndarray) -> np.ndarray:
+    """The reciprocal metric tensor G* (3, 3) of a cell (a, b, c in Å; α, β, γ in °): Q = hᵀ G* h."""
     a, b, c = cell[:3]
     al, be, ga = np.radians(cell[3:])
     G = np.array([[a * a, a * b * np.cos(ga), a * c * np.cos(be)],
@@ -154,7 +155,7 @@ def march_dollase(hkl: np.ndarray, hall: str, cell: np.ndarray, direction, r: fl
     appears equally often in the group orbit, so the mean over all operations is the orbit mean)."""
     if r == 1.0 or len(hkl) == 0:
         return np.ones(len(hkl))
-    Gs = _reciprocal_metric(np.asarray(cell, float))
+    Gs = reciprocal_metric(np.asarray(cell, float))
     rots = _laue_rotations(hall)                              # (g, 3, 3)
     h = np.einsum("ni,gij->ngj", hkl.astype(float), rots)     # hkl · R for every operation
     p = np.asarray(direction, float)

@@ -125,6 +125,8 @@ def test_mono_trial_on_data_set_rows(tiny_data, capsys, tmp_path):
         main([str(tmp_path), "--data", str(tiny_data)])
     with pytest.raises(SystemExit):
         main([])
+    with pytest.raises(SystemExit):
+        main(["--data", str(tiny_data), "--n", "0"])
     assert main(["--data", str(tmp_path / "absent")]) == 2
     assert "--data" in capsys.readouterr().err
 
