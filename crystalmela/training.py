@@ -121,12 +121,15 @@ class TrainRequest:
         rset = self.reflections(split)
         cache, store = self._cache(augment)
         known = dict(zip(store.get("ids", np.array([], dtype=str)).tolist(), range(len(store.get("ids", [])))))
-        missing = [i for i, ident in enumerate(rset.ids) if ident not in known]
-        if missing:
-            new = extract_features(self, rset, missing, extractor.extract, augment=augment,
-                                   progress=self.progress, desc=f"{self.feature} features",
+        missing = np.array([i for i, ident in enumerate(rset.ids) if ident not in known], dtype=int)
+        for start in range(0, len(missing), CACHE_EVERY):      # merged block by block: a killed run keeps
+            block = missing[start:start + CACHE_EVERY]         # what it finished, and a rerun resumes
+            new = extract_features(self, rset, block, extractor.extract, augment=augment,
+                                   progress=self.progress,
+                                   desc=f"{self.feature} features {start + len(block)}/{len(missing)}",
                                    workers=self.workers, split=split)
-            store = _merge_into_cache(cache, rset.ids[missing], new)
+            store = _merge_into_cache(cache, rset.ids[block], new)
+        if len(missing):
             known = dict(zip(store["ids"].tolist(), range(len(store["ids"]))))
         rows = np.array([known[i] for i in rset.ids.tolist()])
         return store["X"][rows], rset.labels
@@ -234,6 +237,7 @@ def to_input(y: np.ndarray, grid: GridSpec, settings: PreprocessSettings = NO_PR
 
 
 EXTRACT_BATCH = 512
+CACHE_EVERY = 16384     # uncached rows computed between two writes of the feature cache
 _WORKER_SETS: dict = {}
 
 

@@ -305,6 +305,53 @@ def test_features_computed_in_two_processes_equal_the_serial_ones(tmp_path, tiny
     np.testing.assert_array_equal(X[1], X[2])
 
 
+def test_a_killed_feature_run_keeps_its_finished_blocks_and_a_rerun_resumes(tmp_path, tiny_data, monkeypatch):
+    """The cache is written every ``CACHE_EVERY`` rows: a run that dies part-way leaves the blocks it
+    finished, the rerun computes only the others, and the features equal an uninterrupted run's."""
+    import shutil
+    from crystalmela import training
+    from crystalmela.specs import FeatureExtractor
+    monkeypatch.setattr(training, "CACHE_EVERY", 40)
+    reg = get_registry()
+    spec = reg.classifier("lattice_fit")
+    real = reg.feature(spec.feature)
+
+    def request(data):
+        return TrainRequest(name="lattice_fit", version=spec.version, feature=spec.feature, dataset="full",
+                            data=data, out_dir=tmp_path, grid=spec.grid, progress=False)
+    whole = tmp_path / "whole"
+    shutil.copytree(tiny_data, whole, ignore=shutil.ignore_patterns("features"))
+    X_whole, y = request(whole).features("train")
+    assert len(y) > 2 * 40
+
+    data = tmp_path / "killed"
+    shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("features"))
+    calls = []
+
+    def dies_in_the_second_block(pattern):
+        calls.append(1)
+        if len(calls) > 40 + 5:
+            raise KeyboardInterrupt
+        return real.extract(pattern)
+    monkeypatch.setitem(reg.features, spec.feature, FeatureExtractor(real.name, real.version, dies_in_the_second_block))
+    with pytest.raises(KeyboardInterrupt):
+        request(data).features("train")
+    cache = next((data / "features").glob("*.npz"))
+    with np.load(cache) as z:
+        assert len(z["ids"]) == 40                              # the first block, and nothing half-done
+
+    counted = []
+
+    def counts(pattern):
+        counted.append(1)
+        return real.extract(pattern)
+    monkeypatch.setitem(reg.features, spec.feature, FeatureExtractor(real.name, real.version, counts))
+    X, y2 = request(data).features("train")
+    assert len(counted) == len(y) - 40
+    np.testing.assert_array_equal(X, X_whole)
+    np.testing.assert_array_equal(y2, y)
+
+
 def test_feature_cache_writers_merge_rows_instead_of_overwriting(tmp_path):
     """Two processes adding rows to one cache at once (full/organic/inorganic trained side by side):
     every row of both ends up in the file, none is lost, no writer trips over the other's temp file;
