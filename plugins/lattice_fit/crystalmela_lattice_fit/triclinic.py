@@ -16,11 +16,11 @@ refined by ``indexing._search``.
 A monoclinic or higher pattern is indexed by an aP cell too, with twice the lines and so half the
 figure: the column says something beside the mP one (``monoclinic``). Measured on the real hold-out
 (``benchmarks/mono_trial.py``, docs/models.md): every one of the first 20 peaks indexed with M > 10
-where mP does not, for 0.67 of the triclinic patterns and 0.07 of the monoclinic ones (clean; 0.57
-and 0.05 before the index-2 refinements of version 12).
+where mP does not, for 0.73 of the triclinic patterns and 0.10 of the monoclinic ones (clean; 0.67
+and 0.07 with version 12, 0.57 and 0.05 before its index-2 refinements).
 
-Hand-written for the reason ``indexing`` is (no indexing library on PyPI); ≈ 13 ms a pattern (11 before
-version 12; mean over the clean hold-out peak lists, ``benchmarks/mono_trial.py``).
+Hand-written for the reason ``indexing`` is (no indexing library on PyPI); ≈ 21 ms a pattern (13 with
+version 12, 11 before it; mean over the clean hold-out peak lists, ``benchmarks/mono_trial.py``).
 """
 from __future__ import annotations
 
