@@ -1,6 +1,6 @@
 """Registers the trial-indexing features and their extremely-randomized-trees classifier.
 
-Features (``lattice_fit``, version 12, 97 numbers): for the first 20 peaks, the best cubic P/I/F,
+Features (``lattice_fit``, version 13, 97 numbers): for the first 20 peaks, the best cubic P/I/F,
 tetragonal P/I, hexagonal P, rhombohedral and orthorhombic trial cell's figure of merit, fraction of
 peaks indexed and lines per peak (plus c/a for the two-parameter lattices), the same cells' figure
 and fraction in a window twice as wide, and the hexagonal cell's under c-glide / 6₃ absences
@@ -136,7 +136,7 @@ DEFAULT_CONFIG = "wide"
 
 @hookimpl
 def crystalmela_feature_extractors():
-    return [FeatureExtractor(FEATURE, "12", lattice_fit_features,
+    return [FeatureExtractor(FEATURE, "13", lattice_fit_features,
                              "trial-indexing figures of merit (cubic … triclinic), 1/d² of 10 peaks, "
                              "each lattice against the best (both windows), hP absence gains, two-fold axes of "
                              "the mP and aP cells' lattices")]
