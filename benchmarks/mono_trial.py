@@ -17,9 +17,9 @@ that of the crystal's own cell (from its CIF or the data set, refined on the sam
 shift) and 95 % of the peaks indexed, counted where the own cell indexes 95 % of them (n; for mP,
 cells with b unique; for oP, cells with three right angles: centred ones index as primitive, with
 spare lines). Then the triclinic crystals whose lattice the aP search misses and the orthorhombic
-ones the oP search misses, with both figures, and each search's mean time a pattern. ``--data DATA``: ``--n`` val rows of a built data set
-instead, rendered as lattice_fit's training renders them: the searches' development set, since the
-real structures are the hold-out.
+ones the oP search misses, with both figures, and each search's mean time a pattern.
+``--data DATA``: ``--n`` val rows of a built data set instead, rendered as lattice_fit's training
+renders them: the searches' development set, since the real structures are the hold-out.
 """
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     import time
     source = _data_patterns(args.data, args.n, args.lab) if args.data else _cif_patterns(args.dirs, args.lab)
     res = defaultdict(list)
-    missed = {"aP": [], "oP": []}
+    missed = {kind: [] for kind in MISSED_LISTED}
     spent = tric_spent = 0.0
     try:
         items = list(source)
