@@ -193,7 +193,9 @@ def _ensemble_record(path: str, mtime_ns: int, size: int) -> dict:
 def val_probabilities(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0, augment=None,
                       registry=None, batch: int = 500) -> tuple[dict, np.ndarray, dict]:
     """Each installed model's probabilities (at its temperature) on the same ``n`` val-split
-    patterns of ``data``, rendered under ``augment`` and fed as in training: (probs, labels, sha256s)."""
+    patterns of ``data``, rendered under ``augment`` and fed as in training: (probs, labels, sha256s).
+    The rows are those ``crystalmela train --max-val n --seed seed`` scores, and a model's features
+    come from the training feature cache when it holds them all."""
     from .errors import CrystalmelaError
     from .plugins import get_registry
     from .training import TrainRequest
@@ -208,18 +210,25 @@ def val_probabilities(dataset: str, data: str | Path, *, n: int = 4000, seed: in
             raise CrystalmelaError(f"{name}: its model carries no card, so the ensemble's temperature "
                                    "could not be tied to these weights")
         shas[name] = card.sha256
+        # max_val=n draws the val rows as `crystalmela train --max-val n --seed seed` does, so the
+        # features training cached for them (same extractor version, grid, augmentation and seed)
+        # are read back instead of computed again: ~10x faster for lattice_fit's trial indexing.
         req = TrainRequest(name=name, version=spec.version, feature=spec.feature, dataset=dataset,
                            data=Path(data), out_dir=Path(data), grid=spec.grid, seed=seed,
-                           augment=augment, preprocess=preprocess_of(model), progress=False)
+                           augment=augment, preprocess=preprocess_of(model), progress=False, max_val=n)
         extract = registry.feature(spec.feature).extract
         rset = req.reflections("val")
-        idx = np.sort(np.random.default_rng(seed).permutation(len(rset))[:n])
+        cached = req.cached_features(rset.ids)
         out_p = []
-        for start in range(0, len(idx), batch):
-            X = np.stack([np.asarray(extract(p)) for p in req.patterns(rset, idx[start:start + batch])])
+        for start in range(0, len(rset), batch):
+            if cached is not None:
+                X = cached[start:start + batch]
+            else:
+                rows = np.arange(start, min(start + batch, len(rset)))
+                X = np.stack([np.asarray(extract(p)) for p in req.patterns(rset, rows)])
             out_p.append(np.asarray(model.predict_proba(X), dtype=float))
         probs[name] = scale(np.concatenate(out_p), temperature_of(model))
-        y = rset.labels[idx]
+        y = rset.labels
     return probs, y, shas
 
 

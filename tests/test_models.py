@@ -370,6 +370,35 @@ def test_feature_cache_writers_merge_rows_instead_of_overwriting(tmp_path):
     assert not list(cache.parent.glob("*.tmp.npz"))
 
 
+def test_fitting_the_ensemble_reuses_the_val_features_training_cached(tmp_path, tiny_data, monkeypatch):
+    """The ensemble is fitted on the val rows `train --max-val n` drew, read from the feature cache."""
+    import shutil
+    from crystalmela import calibration
+    from crystalmela.specs import FeatureExtractor
+    data = tmp_path / "ds"
+    shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("features"))  # other tests' caches
+    reg = get_registry()
+    spec = reg.classifier("lattice_fit")
+    n_val = len(TrainRequest(name="lattice_fit", version=spec.version, feature=spec.feature, dataset="full",
+                             data=data, out_dir=tmp_path, grid=spec.grid).reflections("val"))
+    n = n_val // 2
+    assert n >= 4     # a real draw: half the val rows, so other rows would miss the cache
+    req = TrainRequest(name="lattice_fit", version=spec.version, feature=spec.feature, dataset="full",
+                       data=data, out_dir=tmp_path / "full", grid=spec.grid, max_val=n,
+                       config=dict(TINY["lattice_fit"]), progress=False)
+    spec.train(req)
+    real = reg.feature(spec.feature)
+
+    def refuse(pattern):
+        raise AssertionError("features computed again")
+    monkeypatch.setitem(reg.features, spec.feature, FeatureExtractor(real.name, real.version, refuse))
+    probs, y, _ = calibration.val_probabilities("full", data, n=n)
+    assert len(y) == n and all(p.shape == (n, 7) for p in probs.values())
+    assert np.array_equal(y, req.reflections("val").labels)
+    with pytest.raises(AssertionError, match="features computed again"):    # other rows: computed
+        calibration.val_probabilities("full", data, n=n, seed=1)
+
+
 def test_calibrating_a_trained_model_reuses_its_cached_val_features(tmp_path, tiny_data, monkeypatch):
     """Training caches the val features; calibration right after must not compute them again."""
     import shutil
