@@ -91,6 +91,29 @@ def test_reduced_model_gives_more_near_90_cells_than_the_uniform_one():
     assert old.min() >= 90.5 and old.max() <= 125.0
 
 
+def test_exact_space_group_draws_follow_the_prior_that_redraws_skew(tmp_path):
+    """High-symmetry attempts fail most (atoms too close or too many); redrawing the group after a
+    failure moved the inorganic crystals toward low symmetry. ``exact`` keeps the drawn group."""
+    from crystalmela import sgstats
+    from crystalmela.systems import crystal_system
+    prior = sgstats.probabilities("inorganic")
+    high = {"hexagonal", "cubic"}
+    want = sum(p for n, p in enumerate(prior, 1) if crystal_system(n) in high)       # ≈ 0.28
+    share = {}
+    for draw in ("exact", "redraw"):
+        crystals = generate(600, "inorganic", seed=5, cell_model="uniform", sg_draw=draw)
+        assert {c.meta["generator"]["sg_draw"] for c in crystals} == {draw}
+        share[draw] = np.mean([c.crystal_system in high for c in crystals])
+    assert abs(share["exact"] - want) < 0.05 and share["redraw"] < want - 0.06
+    with pytest.raises(ValueError, match="sg_draw must be one of exact, redraw, not 'some'"):
+        generate(5, "organic", seed=4, sg_draw="some")
+    with pytest.raises(ValueError, match="sg_draw"):
+        BuildSettings(synthetic=10, sg_draw="some")
+    with pytest.raises(SystemExit) as exc:
+        main(["dataset", "build", str(tmp_path / "d"), "--synthetic", "4", "--sg-draw", "some"])
+    assert exc.value.code == 2 and not (tmp_path / "d").exists()
+
+
 def test_cell_model_is_recorded_and_unknown_models_are_refused(tmp_path):
     crystals = generate(20, "inorganic", seed=4, cell_model="uniform")
     assert {c.meta["generator"]["cell_model"] for c in crystals} == {"uniform"}
@@ -250,9 +273,10 @@ def test_cli_build_and_info(tmp_path, capsys, cif_dir):
 
 
 def test_uniform_cell_model_reproduces_the_first_generator():
-    """``uniform`` must draw exactly what the generator drew before the option (the shipped models'
+    """``uniform`` with ``redraw`` must draw exactly what the generator drew before the option (the shipped models'
     data): the sha256 of 80 crystals' cells, taken from the code at 839d452."""
     import hashlib
-    cells = [c.cell for kind in ("inorganic", "organic") for c in generate(40, kind, seed=7, cell_model="uniform")]
+    cells = [c.cell for kind in ("inorganic", "organic")
+             for c in generate(40, kind, seed=7, cell_model="uniform", sg_draw="redraw")]
     digest = hashlib.sha256(np.round(np.array(cells), 4).tobytes()).hexdigest()
     assert digest == "0da07f6821aa9c586e5ddb9e66efbf26dede03c646f07e96516f8d9b961ba1ba"

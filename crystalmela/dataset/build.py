@@ -51,6 +51,10 @@ class BuildSettings(BaseModel):
     cell_model: Literal["reduced", "uniform"] = Field(
         "reduced", description="monoclinic/triclinic angles: reduced cells from random row offsets, "
                                "or the first generator's uniform draws (data sets built before it)")
+    sg_draw: Literal["exact", "redraw"] = Field(
+        "exact", description="space groups: each drawn one kept until a crystal of it is made, so the "
+                             "crystals follow the prior; or redrawn after each failed attempt (data sets "
+                             "built before the option, skewed toward low symmetry)")
     cif_dirs: list[str] = Field(default_factory=list)
     seed: int = 0
     chunk_size: int = Field(500, ge=1, le=100_000)
@@ -86,7 +90,7 @@ def run_task(task: dict, settings: dict) -> tuple[pa.Table, list[dict]]:
         s_org, s_inorg = seq.spawn(2)
         for kind, n, ss in (("organic", n_org, s_org), ("inorganic", task["n"] - n_org, s_inorg)):
             for j, crystal in enumerate(generate(n, kind, ss, prior_power=s.prior_power,
-                                                   cell_model=s.cell_model)):
+                                                   cell_model=s.cell_model, sg_draw=s.sg_draw)):
                 row = crystal_row(crystal, f"syn-{s.seed}-{task['index']}-{kind[0]}{j}", "synthetic",
                                   s.d_min)
                 if row is not None:
