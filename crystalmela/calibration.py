@@ -218,6 +218,8 @@ def val_probabilities(dataset: str, data: str | Path, *, n: int = 4000, seed: in
                            augment=augment, preprocess=preprocess_of(model), progress=False, max_val=n)
         extract = registry.feature(spec.feature).extract
         rset = req.reflections("val")
+        if len(rset) == 0:
+            raise CrystalmelaError(f"{data}: the {dataset} data set has no val-split patterns to fit on")
         cached = req.cached_features(rset.ids)
         out_p = []
         for start in range(0, len(rset), batch):

@@ -310,6 +310,8 @@ def cmd_calibrate(args) -> int:
     data = Path(args.data)
     if not (data / "dataset.json").exists():
         raise CrystalmelaError(f"--data {data}: not a built data set (run `crystalmela dataset build`)")
+    if args.n < 1:
+        raise CrystalmelaError(f"--n {args.n}: give the number of val patterns to fit on (at least 1)")
     augment = _augment_settings(args.augment)
     for ds in (DATASETS if args.dataset == "all" else (args.dataset,)):
         rec = fit_ensemble(ds, data, n=args.n, seed=args.seed, augment=augment,

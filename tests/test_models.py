@@ -424,3 +424,13 @@ def test_calibrating_a_trained_model_reuses_its_cached_val_features(tmp_path, ti
         cache.unlink()
     with pytest.raises(AssertionError, match="features computed again"):
         calibrate_trained(spec, req)
+
+
+def test_calibrate_refuses_what_it_cannot_fit_on(tmp_path, tiny_data, capsys):
+    """No val patterns to fit on, or no data set: a one-line error and exit 2, nothing written."""
+    out = tmp_path / "ens"
+    assert main(["calibrate", "--data", str(tiny_data), "--dataset", "full", "--n", "0", "--out", str(out)]) == 2
+    assert "--n 0: give the number of val patterns to fit on" in capsys.readouterr().err
+    assert main(["calibrate", "--data", str(tmp_path), "--out", str(out)]) == 2
+    assert "not a built data set" in capsys.readouterr().err
+    assert not out.exists()
