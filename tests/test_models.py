@@ -433,4 +433,10 @@ def test_calibrate_refuses_what_it_cannot_fit_on(tmp_path, tiny_data, capsys):
     assert "--n 0: give the number of val patterns to fit on" in capsys.readouterr().err
     assert main(["calibrate", "--data", str(tmp_path), "--out", str(out)]) == 2
     assert "not a built data set" in capsys.readouterr().err
+    organic_only = tmp_path / "organic_only"
+    build(organic_only, BuildSettings(synthetic=20, chunk_size=20, seed=3, organic_fraction=1.0),
+          workers=1, progress=False)
+    assert main(["calibrate", "--data", str(organic_only), "--dataset", "inorganic", "--n", "5",
+                 "--out", str(out)]) == 2
+    assert "no structures in data set 'inorganic', split 'val'" in capsys.readouterr().err
     assert not out.exists()
