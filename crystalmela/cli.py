@@ -169,7 +169,7 @@ def cmd_dataset_build(args) -> int:
     try:
         settings = BuildSettings(synthetic=args.synthetic, organic_fraction=args.organic_fraction,
                                  prior_power=args.prior_power, cell_model=args.cell_model,
-                                 sg_draw=args.sg_draw, cif_dirs=args.cif or [],
+                                 sg_draw=args.sg_draw, axis_spread=args.axis_spread, cif_dirs=args.cif or [],
                                  seed=args.seed, chunk_size=args.chunk_size)
     except ValueError as exc:
         raise CrystalmelaError(f"invalid data set settings: {exc}") from None
@@ -442,6 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sg-draw", default="exact", choices=("exact", "redraw"),
                    help="exact (default): crystals follow the space-group prior; redraw: a failed "
                         "attempt draws a new group (the shipped models' training data, built before the option)")
+    b.add_argument("--axis-spread", type=float, default=1.0, metavar="SCALE",
+                   help="scales the spread of the cells' axis ratios (default 1; >1 gives more long axes)")
     b.add_argument("--cif", action="append", metavar="DIR", help="folder of CIF files (repeatable)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--chunk-size", type=int, default=500)

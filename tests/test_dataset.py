@@ -114,6 +114,24 @@ def test_exact_space_group_draws_follow_the_prior_that_redraws_skew(tmp_path):
     assert exc.value.code == 2 and not (tmp_path / "d").exists()
 
 
+def test_axis_spread_makes_long_axes_common_and_bad_values_are_refused(tmp_path, capsys):
+    """One long axis (max/min > 3) is rare at the default spread and common at 1.6; the default
+    leaves the data as they were (the sha test above builds with it)."""
+    share = {}
+    for spread in (1.0, 1.6):
+        crystals = generate(300, "organic", seed=8, cell_model="uniform", axis_spread=spread)
+        assert {c.meta["generator"]["axis_spread"] for c in crystals} == {spread}
+        share[spread] = np.mean([max(c.cell[:3]) / min(c.cell[:3]) > 3 for c in crystals])
+    assert share[1.0] < 0.12 and share[1.6] > 0.22, share
+    for bad in (0, -1, 3.5, "wide"):
+        with pytest.raises(ValueError, match="axis_spread must be a number in"):
+            generate(5, "organic", seed=4, axis_spread=bad)
+    with pytest.raises(ValueError, match="axis_spread"):
+        BuildSettings(synthetic=10, axis_spread=0)
+    assert main(["dataset", "build", str(tmp_path / "d"), "--synthetic", "4", "--axis-spread", "0"]) == 2
+    assert "axis_spread" in capsys.readouterr().err and not (tmp_path / "d").exists()
+
+
 def test_cell_model_is_recorded_and_unknown_models_are_refused(tmp_path):
     crystals = generate(20, "inorganic", seed=4, cell_model="uniform")
     assert {c.meta["generator"]["cell_model"] for c in crystals} == {"uniform"}

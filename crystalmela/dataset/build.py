@@ -55,6 +55,9 @@ class BuildSettings(BaseModel):
         "exact", description="space groups: each drawn one kept until a crystal of it is made, so the "
                              "crystals follow the prior; or redrawn after each failed attempt (data sets "
                              "built before the option, skewed toward low symmetry)")
+    axis_spread: float = Field(1.0, gt=0, le=3,
+                               description="scales the spread of the axis ratios; 1 = as before the "
+                                           "option (long axes rare)")
     cif_dirs: list[str] = Field(default_factory=list)
     seed: int = 0
     chunk_size: int = Field(500, ge=1, le=100_000)
@@ -90,7 +93,8 @@ def run_task(task: dict, settings: dict) -> tuple[pa.Table, list[dict]]:
         s_org, s_inorg = seq.spawn(2)
         for kind, n, ss in (("organic", n_org, s_org), ("inorganic", task["n"] - n_org, s_inorg)):
             for j, crystal in enumerate(generate(n, kind, ss, prior_power=s.prior_power,
-                                                   cell_model=s.cell_model, sg_draw=s.sg_draw)):
+                                                   cell_model=s.cell_model, sg_draw=s.sg_draw,
+                                                   axis_spread=s.axis_spread)):
                 row = crystal_row(crystal, f"syn-{s.seed}-{task['index']}-{kind[0]}{j}", "synthetic",
                                   s.d_min)
                 if row is not None:
