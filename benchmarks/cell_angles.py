@@ -1,11 +1,12 @@
-"""Cell angles of the training crystals against real ones: are near-90° monoclinic and triclinic cells
-(pseudo-orthorhombic, pseudo-monoclinic: the hard cases for a metric test) as common in training as
-in real structures?
+"""Cell angles and axis ratios of the training crystals against real ones: are near-90° monoclinic and
+triclinic cells (pseudo-orthorhombic, pseudo-monoclinic: the hard cases for a metric test), and cells
+with one long axis, as common in training as in real structures?
 
     python benchmarks/cell_angles.py CIF_DIR [CIF_DIR ...] --data DATA [--split train] [--score]
 
 Prints, for the monoclinic β (the angle ≠ 90°) and the triclinic α, β, γ, percentiles and the share
-within 2° and 5° of 90°, for the real CIFs and for the built data set's rows (their stored cells).
+within 2° and 5° of 90°, for the real CIFs and for the built data set's rows (their stored cells);
+then, for all systems, the share of cells whose longest axis exceeds 2, 3, 4 and 6 times the shortest.
 ``--score`` also predicts each real monoclinic structure (clean simulation, installed full models)
 and gives the share called monoclinic by the ensemble and by each model, for β within 5° of 90° and
 beyond.
@@ -41,13 +42,14 @@ def main(argv=None) -> int:
     from crystalmela.structure import StructureError, read_cif
     from crystalmela.systems import CRYSTAL_SYSTEMS
 
-    mono, tric, scored = [], [], []
+    mono, tric, scored, ratios = [], [], [], []
     for path in sorted(p for d in args.dirs for p in d.rglob("*.cif")):
         try:
             crystal = read_cif(path)[0]
         except StructureError:
             continue
         angles = np.asarray(crystal.cell[3:], float)
+        ratios.append(max(crystal.cell[:3]) / min(crystal.cell[:3]))
         if crystal.crystal_system == "monoclinic":
             mono.append(angles[np.argmax(np.abs(angles - 90.0))])
             if args.score:
@@ -71,6 +73,9 @@ def main(argv=None) -> int:
     t = cell[labels == CRYSTAL_SYSTEMS.index("triclinic"), 3:]
     _summary("real", np.array(mono), np.array(tric))
     _summary(f"{args.split}", m[np.arange(len(m)), np.argmax(np.abs(m - 90.0), axis=1)], t.ravel())
+    for label, r in (("real", np.array(ratios)), (args.split, cell[:, :3].max(1) / cell[:, :3].min(1))):
+        print(f"{label:10s} longest / shortest axis, n {r.size:6d}: share > 2 / 3 / 4 / 6: "
+              + " / ".join(f"{np.mean(r > k):.3f}" for k in (2, 3, 4, 6)))
     for near in (True, False):
         rows = [calls for n, calls in scored if n == near]
         if rows:
