@@ -10,6 +10,7 @@ each pattern's features are computed once for all candidates (``--cache`` keeps 
 a cache from other CIFs, another extractor version or another renderer is refused, not reused).
 ``--mean`` also scores the mean of the candidates' probabilities. Faster than ``eval_holdout.py
 --models-root`` when only one classifier changes; the ensemble's figures still come from that.
+``compare_models.py`` scores trainings on the same synthetic val rows instead.
 """
 from __future__ import annotations
 
@@ -62,6 +63,10 @@ def main(argv=None) -> int:
     from crystalmela.errors import CrystalmelaError
     from crystalmela.plugins import get_registry
     from crystalmela.systems import CRYSTAL_SYSTEMS
+    twice = sorted({c for c in args.candidates if args.candidates.count(c) > 1})
+    if twice:
+        print(f"--candidates: {', '.join(twice)} given twice", file=sys.stderr)
+        return 2
     registry = get_registry()
     try:
         spec = registry.classifier(args.model)

@@ -65,6 +65,7 @@ def test_cell_angles(tiny_data, shared_cifs, tmp_path, capsys):
     assert main([str(cifs), "--data", str(tiny_data)]) == 0
     out = capsys.readouterr().out
     assert "real       monoclinic" in out and "train " in out and "within 5°" in out
+    assert "longest / shortest axis" in out and out.count("share > 2 / 3 / 4 / 6") == 2
     assert main([str(tmp_path / "none"), "--data", str(tiny_data)]) == 2
     assert "no readable monoclinic or triclinic CIF" in capsys.readouterr().err
     assert main([str(cifs), "--data", str(tmp_path)]) == 2
@@ -275,3 +276,70 @@ def test_compare_models_refuses_what_cannot_be_compared(tiny_data, tmp_path, cap
                         ([str(tiny_data), str(rf), str(org)], "dataset 'organic', not 'full'")]:
         assert main(argv) == 2
         assert match in capsys.readouterr().err
+
+
+def _few_cifs(shared_cifs, folder, n=3):
+    """``n`` readable real structures from different source folders, copied into ``folder``."""
+    import shutil
+    folder.mkdir()
+    picked = {}
+    for path in shared_cifs:
+        if "Cubic" in path.name:
+            continue
+        picked.setdefault(path.parent.name, path)
+        if len(picked) == n:
+            break
+    for path in picked.values():
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def test_score_candidates_scores_models_on_the_same_features(shared_cifs, tmp_path, capsys):
+    """The installed model and a copy of its folder, and their mean, score alike; the cache is
+    reused for the same CIFs and refused for others."""
+    import shutil
+    import crystalmela_lattice_fit
+    main = _script("score_candidates").main
+    cifs = _few_cifs(shared_cifs, tmp_path / "cifs")
+    installed = Path(crystalmela_lattice_fit.__file__).parent / "models" / "full"
+    shutil.copytree(installed, tmp_path / "copy" / "full")
+    cache = tmp_path / "f.npz"
+    args = [str(cifs), "--model", "lattice_fit", "--candidates", "shipped", str(tmp_path / "copy"), "--mean",
+            "--cache", str(cache)]
+    assert main(args) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if ": clean " in line]
+    assert len(lines) == 3 and len({line.split(":", 1)[1] for line in lines}) == 1
+    assert cache.exists() and main(args) == 0
+    assert capsys.readouterr().out.count("clean") == 3
+    other = _few_cifs(shared_cifs, tmp_path / "other", n=1)
+    with pytest.raises(SystemExit, match="made for"):
+        main([str(other), "--model", "lattice_fit", "--candidates", "shipped", "--cache", str(cache)])
+
+
+def test_score_candidates_refuses_what_it_cannot_score(tmp_path, capsys):
+    main = _script("score_candidates").main
+    assert main([str(tmp_path), "--model", "lattice_fit", "--candidates", str(tmp_path / "none")]) == 2
+    assert "no model card" in capsys.readouterr().err
+    assert main([str(tmp_path), "--model", "nomodel", "--candidates", "shipped"]) == 2
+    assert "unknown model 'nomodel'" in capsys.readouterr().err
+    assert main([str(tmp_path), "--model", "cnn_flax", "--candidates", "shipped"]) == 2
+    assert "reads the profile" in capsys.readouterr().err
+    assert main([str(tmp_path), "--model", "lattice_fit", "--candidates", "shipped", "shipped"]) == 2
+    assert "shipped given twice" in capsys.readouterr().err
+    assert main([str(tmp_path), "--model", "lattice_fit", "--candidates", "shipped"]) == 2
+    assert "no readable CIF" in capsys.readouterr().err
+
+
+def test_ortho_lines_compares_the_caps_and_refuses_bad_input(shared_cifs, tmp_path, capsys):
+    main = _script("ortho_lines").main
+    cifs = _few_cifs(shared_cifs, tmp_path / "cifs")
+    from crystalmela_lattice_fit import indexing
+    shipped = indexing.ORTHO_LINES
+    assert main([str(cifs), "--lines", "12"]) == 0
+    out = capsys.readouterr().out
+    assert f"lines per peak {shipped} -> 12" in out and "mean search time" in out
+    assert indexing.ORTHO_LINES == shipped               # the shipped cap is restored
+    assert main([str(cifs), "--lines", "0"]) == 2
+    assert "--lines 0: give a positive number" in capsys.readouterr().err
+    assert main([str(tmp_path / "none")]) == 2
+    assert "no pattern with 6 peaks or more" in capsys.readouterr().err
