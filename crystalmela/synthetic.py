@@ -178,9 +178,9 @@ def generate(n: int, kind: str = "inorganic", seed: int | np.random.SeedSequence
     cell models.
 
     ``axis_spread`` scales the log-normal spread of the axis ratios (``AXIS_SPREAD``, 1 = as before
-    the option). At 1, max/min axis > 3 in 7 % of cells and > 4 in 1.4 %; in the real hold-out's
-    structures 32 % and 17 % (docs/data.md), so one long axis, common in molecular crystals, is rare
-    in training at 1.
+    the option). At 1 the longest axis exceeds 3 and 4 times the shortest in 0.04 and 0.008 of a
+    build's cells, against 0.30 and 0.17 of the real hold-out's (docs/data.md): one long axis, common
+    in molecular crystals, is rare in training at 1.
 
     An attempt fails when its atoms come too close or too many; high-symmetry groups fail most.
     ``sg_draw="exact"`` keeps the drawn space group until an attempt succeeds (``MAX_TRIES`` at most),
