@@ -335,9 +335,10 @@ def test_ortho_lines_compares_the_caps_and_refuses_bad_input(shared_cifs, tmp_pa
     cifs = _few_cifs(shared_cifs, tmp_path / "cifs")
     from crystalmela_lattice_fit import indexing
     shipped = indexing.ORTHO_LINES
-    assert main([str(cifs), "--lines", "12"]) == 0
+    assert main([str(cifs), "--lines", "12", "--absences"]) == 0
     out = capsys.readouterr().out
     assert f"lines per peak {shipped} -> 12" in out and "mean search time" in out
+    assert "M > 10 with absences" in out
     assert indexing.ORTHO_LINES == shipped               # the shipped cap is restored
     assert main([str(cifs), "--lines", "0"]) == 2
     assert "--lines 0: give a positive number" in capsys.readouterr().err
