@@ -7,7 +7,9 @@ ensemble, no temperature): top-1 / top-2 and recall per system, clean and lab-li
 A candidate is a model folder written by ``crystalmela train --out DIR`` (DIR/<dataset>), or
 ``shipped`` for the installed model. The hold-out is rendered as ``eval_holdout.py`` renders it and
 each pattern's features are computed once for all candidates (``--cache`` keeps them between runs;
-a cache from other CIFs, another extractor version or another renderer is refused, not reused).
+a cache from other CIF folders, another extractor version or other preprocessing is refused, not
+reused; a change to the simulator or to ``eval_holdout.py``'s lab model is not detected, so delete
+the cache after one).
 ``--mean`` also scores the mean of the candidates' probabilities. Faster than ``eval_holdout.py
 --models-root`` when only one classifier changes; the ensemble's figures still come from that.
 ``compare_models.py`` scores trainings on the same synthetic val rows instead.
@@ -30,10 +32,14 @@ def _features(dirs, spec, registry, pre, cache: Path | None):
     key = (f"{spec.feature}:{registry.feature(spec.feature).version}:{pre.model_dump_json()}:"
            f"{','.join(sorted(map(str, dirs)))}")
     if cache is not None and cache.exists():
-        z = np.load(cache, allow_pickle=False)
-        if str(z["key"]) != key:
-            raise SystemExit(f"--cache {cache}: made for {z['key']}, not {key}; give another file")
-        return z["X"], z["y"], z["lab"]
+        try:
+            z = np.load(cache, allow_pickle=False)
+            made_for, X, y, lab = str(z["key"]), z["X"], z["y"], z["lab"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise CrystalmelaError(f"--cache {cache}: not a cache this script wrote ({exc})") from None
+        if made_for != key:
+            raise CrystalmelaError(f"--cache {cache}: made for {made_for}, not {key}; give another file")
+        return X, y, lab
     extract = registry.feature(spec.feature).extract
     X, y, lab = [], [], []
     for is_lab in (False, True):
@@ -83,7 +89,11 @@ def main(argv=None) -> int:
     if spec.feature == "profile":
         print(f"{args.model} reads the profile, not features; use eval_holdout.py --models-root", file=sys.stderr)
         return 2
-    X, names, lab = _features(args.dirs, spec, registry, preprocess_of(next(iter(models.values()))), args.cache)
+    try:
+        X, names, lab = _features(args.dirs, spec, registry, preprocess_of(next(iter(models.values()))), args.cache)
+    except CrystalmelaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if len(X) == 0:
         print(f"no readable CIF under {', '.join(map(str, args.dirs))}", file=sys.stderr)
         return 2

@@ -312,8 +312,12 @@ def test_score_candidates_scores_models_on_the_same_features(shared_cifs, tmp_pa
     assert cache.exists() and main(args) == 0
     assert capsys.readouterr().out.count("clean") == 3
     other = _few_cifs(shared_cifs, tmp_path / "other", n=1)
-    with pytest.raises(SystemExit, match="made for"):
-        main([str(other), "--model", "lattice_fit", "--candidates", "shipped", "--cache", str(cache)])
+    assert main([str(other), "--model", "lattice_fit", "--candidates", "shipped", "--cache", str(cache)]) == 2
+    assert "made for" in capsys.readouterr().err
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a cache")
+    assert main([str(cifs), "--model", "lattice_fit", "--candidates", "shipped", "--cache", str(junk)]) == 2
+    assert "not a cache this script wrote" in capsys.readouterr().err
 
 
 def test_score_candidates_refuses_what_it_cannot_score(tmp_path, capsys):

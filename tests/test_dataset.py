@@ -116,7 +116,7 @@ def test_exact_space_group_draws_follow_the_prior_that_redraws_skew(tmp_path):
 
 def test_axis_spread_makes_long_axes_common_and_bad_values_are_refused(tmp_path, capsys):
     """One long axis (max/min > 3) is rare at the default spread and common at 1.6; the default
-    leaves the data as they were (the sha test above builds with it)."""
+    leaves the data as they were (this file's uniform-cell sha test builds with it)."""
     share = {}
     for spread in (1.0, 1.6):
         crystals = generate(300, "organic", seed=8, cell_model="uniform", axis_spread=spread)
