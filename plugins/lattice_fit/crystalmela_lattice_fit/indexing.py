@@ -171,7 +171,7 @@ def peaks_q(two_theta: np.ndarray, wavelength: float) -> tuple[np.ndarray, np.nd
 
 
 def _search(trials, q, slope, score, valid, first: int | None = None, keep: int = N_REFINE,
-            positive: bool = True):
+            positive: bool = True, select=None):
     """Score trial parameter rows against the peaks, refine the best few (parameters and a zero shift,
     by weighted least squares on the lines each indexes) and return the best as
     (M, fraction indexed, lines per peak, parameters).
@@ -181,7 +181,8 @@ def _search(trials, q, slope, score, valid, first: int | None = None, keep: int 
     zero shift is removed. The zero shift stands for every near-constant offset: zero error, sample
     displacement at low angles, the Kα1+Kα2 blend. ``first``: trials are ranked on the first peaks
     only (for families with many trials), the refinement uses all of them. ``positive``: refined
-    parameters must all be positive (not so for the cross terms of a triclinic metric)."""
+    parameters must all be positive (not so for the cross terms of a triclinic metric). ``select``:
+    picks the result from the refined rows and their zero shifts instead (``select(P, z)``)."""
     if trials.shape[0] == 0:
         return 0.0, 0.0, 0.0, None, 0.0
     q_max = q[-1] + slope[-1] * TOL_2THETA
@@ -202,6 +203,15 @@ def _search(trials, q, slope, score, valid, first: int | None = None, keep: int 
             p, *_ = np.linalg.lstsq(G, q[use] / slope[use], rcond=None)
             if (not positive or (p[:-1] > 1e-5).all()) and abs(p[-1]) <= Z_MAX and valid(p[:-1], q_max):
                 P[i], z[i] = p[:-1], p[-1]
+    if select is not None:
+        return select(P, z)
+    return _pick(P, z, q, slope, score)
+
+
+def _pick(P, z, q, slope, score):
+    """``_search``'s result from its refined rows P and zero shifts z: the best ranked at
+    ``TOL_2THETA``."""
+    q_max = q[-1] + slope[-1] * TOL_2THETA
     tol = slope * TOL_2THETA
     e, _, n_calc = score(P, q[None, :] - z[:, None] * slope[None, :], tol, q_max, want_coef=False)
     r = _rank(e, tol, n_calc, q_max)
@@ -428,8 +438,24 @@ def _zone_trials(q) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _ortho_trials(q) -> np.ndarray:
-    """Axial, three-line and zone trial rows (A, B, C), each sorted (the axes are interchangeable)."""
+def _square_trials(q) -> np.ndarray:
+    """Zone trials for a square-looking zone (feature version 14, the extinction search only): C from
+    the first peak as 001 or 002 and A = B from one of the next ``ZONE_PEAKS`` peaks as a line hhl
+    (h = 1, 2; l ≤ ``ZONE_L``). A long axis with screw axes along it often leaves only 0k0 and 1k1-type
+    lines among the first peaks (Pbca with a ≈ c); two such lines have the same (h², k²) and
+    ``_zone_pairs`` cannot split A from B, so they start equal and refinement splits them."""
+    j = np.arange(1, min(q.size, ZONE_PEAKS + 1))
+    h, l = np.meshgrid([1.0, 2.0], np.arange(ZONE_L + 1.0), indexing="ij")
+    out = []
+    for C in (q[0], q[0] / 4.0):
+        A = (q[j][:, None] - C * l.ravel()[None, :] ** 2) / (2.0 * h.ravel()[None, :] ** 2)
+        out.append(np.c_[A.ravel(), A.ravel(), np.full(A.size, C)])
+    return np.concatenate(out)
+
+
+def _ortho_trials(q, square: bool = False) -> np.ndarray:
+    """Axial, three-line and zone trial rows (A, B, C), each sorted (the axes are interchangeable);
+    with ``square`` also ``_square_trials``."""
     axial = np.unique(np.r_[q[:6], q[:6] / 4.0])
     i, j = np.triu_indices(axial.size, 1)
     peaks = np.arange(min(q.size, 6))
@@ -441,14 +467,22 @@ def _ortho_trials(q) -> np.ndarray:
     three = np.array(list(combinations(range(min(q.size, ORTHO_FIRST)), 3)))
     P = np.r_[np.c_[A, B, C], np.einsum("aij,tj->tai", _base_inverses(), q[three]).reshape(-1, 3),
               _zone_trials(q)]
+    if square:
+        P = np.r_[P, _square_trials(q)]
     return np.sort(P[(P > 1e-5).all(axis=1)], axis=1)
 
 
-def fit_ortho(q, slope):
+def fit_ortho(q, slope, refined: list | None = None):
     """Best (A, B, C) for a primitive orthorhombic lattice: returns (M, fraction indexed, n_calc / N,
     (log10 M, fraction) at ``TOL_WIDE``).
-    Centred lattices index as primitive ones (with more spare lines, so a lower M)."""
-    M, f, n, p, z = ortho_search(q, slope)
+    Centred lattices index as primitive ones (with more spare lines, so a lower M). ``refined``: a
+    list that receives the search's refined rows and zero shifts (``ortho_extinction`` ranks them
+    again)."""
+    def keep(P, z):
+        if refined is not None:
+            refined.append((P, z))
+        return _pick(P, z, q, slope, _score_ortho)
+    M, f, n, p, z = ortho_search(q, slope, select=keep)
     return M, f, n, _rescore(_score_ortho, p, z, q, slope)
 
 
@@ -491,25 +525,83 @@ def _complete(top, q, slope, q_max, fits):
     return np.r_[top, C[np.argsort(-_rank(e, loose, n_calc, q_max))[:ORTHO_KEEP]]]
 
 
-def ortho_search(q, slope):
-    """``fit_ortho``'s search: (M, fraction, n_calc / N, refined (A, B, C) or None, zero shift)."""
+def ortho_search(q, slope, lines: int | None = None, select=None, square: bool = False,
+                 max_index: int = ORTHO_MAX, keep: int = ORTHO_KEEP):
+    """``fit_ortho``'s search: (M, fraction, n_calc / N, refined (A, B, C) or None, zero shift).
+    ``lines``: the lines-per-peak cap (``ORTHO_LINES`` by default); ``select``: as for ``_search``;
+    ``square``: also the ``_square_trials``; ``max_index``: the largest index along an axis; ``keep``:
+    trials kept after ranking on the first peaks."""
     q_max = q[-1] * 1.01
-    n_max = ORTHO_LINES * q.size
+    n_max = (ORTHO_LINES if lines is None else lines) * q.size
 
     def small(P):        # lines up to q_max, about: an octant of the ellipsoid A h² + B k² + C l² ≤ q_max
         return np.pi / 6.0 * q_max**1.5 / np.sqrt(np.prod(P, axis=-1)) <= n_max
 
     def fits(P):
-        return P[(np.sqrt(q_max / P).max(axis=1) <= ORTHO_MAX) & small(P)]
+        return P[(np.sqrt(q_max / P).max(axis=1) <= max_index) & small(P)]
 
     def valid(p, q_max):
-        return bool((p > 1e-5).all() and np.sqrt(q_max / p).max() <= ORTHO_MAX and small(p))
-    P = _unique_rows(np.round(fits(_ortho_trials(q)), 6))
+        return bool((p > 1e-5).all() and np.sqrt(q_max / p).max() <= max_index and small(p))
+    P = _unique_rows(np.round(fits(_ortho_trials(q, square)), 6))
     if P.shape[0] == 0:
         return 0.0, 0.0, 0.0, None, 0.0
-    top = _complete(_rank_first(P, q, slope, _score_ortho, ORTHO_KEEP), q, slope, q_max, fits)
+    top = _complete(_rank_first(P, q, slope, _score_ortho, keep), q, slope, q_max, fits)
     P = _unique_rows(np.round(np.sort(fits((top[:, None, :] * _DOUBLINGS[None]).reshape(-1, 3)), axis=1), 7))
-    return _search(P, q, slope, _score_ortho, valid, keep=ORTHO_REFINE)
+    return _search(P, q, slope, _score_ortho, valid, keep=ORTHO_REFINE, select=select)
+
+
+# The extinction search (feature version 14). Cells with one long axis and screw axes or glides
+# (Pbca, P2₁2₁2₁, Pna2₁ with a 25–45 Å axis, F-centred Fdd2) have 10–25 P lines per peak, beyond
+# ``ORTHO_LINES``, and are lost to the monoclinic and triclinic searches; raising that cap instead lets
+# spurious cells index every peak of 0.3 of the real monoclinic and triclinic patterns
+# (benchmarks/ortho_lines.py). So a second search runs with a high cap and the square trials, and its
+# refined cells, with the shipped search's, are ranked by M·f⁴ counted over the lines each common
+# orthorhombic extinction class allows (``extinction.rule_figures``): the best cell and class.
+ORTHO_LINES_EXT = 32
+ORTHO_MAX_EXT = 32   # and axes up to 32 d-spacings of the 20th peak (a 47 Å axis at d = 1.9 Å is 25)
+ORTHO_KEEP_EXT = 32  # more trials kept: many more large cells index the first peaks
+N_EXTINCTION = 8     # numbers ``ortho_extinction`` returns
+
+
+def extinction_cell(q, slope, refined: list) -> tuple[np.ndarray, float] | None:
+    """The best (cell, extinction class) over ``refined`` (``fit_ortho``'s refined rows and zero
+    shifts) and the extinction search's, ranked by M·f⁴ over the class's lines: its log10 M, fraction
+    indexed, allowed lines per peak, the share of P lines the class allows, log10 M and fraction at
+    ``TOL_WIDE`` (same class); and its log10(M·f⁴). None when no cell indexes a peak."""
+    from .extinction import rule_figures
+    found = list(refined)
+    ortho_search(q, slope, lines=ORTHO_LINES_EXT, square=True, max_index=ORTHO_MAX_EXT, keep=ORTHO_KEEP_EXT,
+                 select=lambda P, z: found.append((P, z)))
+    if not found:
+        return None
+    P = np.concatenate([f[0] for f in found])
+    z = np.concatenate([f[1] for f in found])
+    q_max = q[-1] + slope[-1] * TOL_2THETA
+    best = (0.0, -1, -1, None)
+    for i in range(P.shape[0]):
+        fig = rule_figures(P[i], z[i], q, slope, TOL_2THETA, q_max, _figure, _miss)
+        score = fig[0] * fig[1] ** 4
+        r = int(np.argmax(score))
+        if score[r] > best[0]:
+            best = (float(score[r]), i, r, fig)
+    _, i, r, (M, f, n) = best
+    if i < 0:
+        return None
+    Mw, fw, _ = rule_figures(P[i], z[i], q, slope, TOL_WIDE, q_max, _figure, _miss)
+    cols = np.array([np.log10(max(M[r], 1e-3)), f[r], n[r] / q.size, n[r] / max(n[0], 1.0),
+                     np.log10(max(Mw[r], 1e-3)), fw[r]])
+    return cols, float(np.log10(best[0]))
+
+
+def ortho_extinction(q, slope, refined: list, higher: float, mono: float) -> np.ndarray:
+    """``extinction_cell``'s six columns, then its log10(M·f⁴) minus ``higher`` (the best cubic,
+    tetragonal or hexagonal family's) and minus ``mono`` (the mP cell's); zeros with no cell."""
+    out = np.zeros(N_EXTINCTION, np.float32)
+    found = extinction_cell(q, slope, refined)
+    if found is not None:
+        out[:6] = found[0]
+        out[6:] = (found[1] - higher, found[1] - mono)
+    return out
 
 
 CUBIC = ("P", "I", "F")
@@ -528,11 +620,12 @@ ABSENCE = {"hhl": (_WIDE0 + 2 * len(FAMILIES), _WIDE0 + 2 * len(FAMILIES) + 1),
 N_FEATURES = _WIDE0 + 2 * len(FAMILIES) + 4 + 1
 
 
-def lattice_features(two_theta: np.ndarray, wavelength: float) -> np.ndarray:
+def lattice_features(two_theta: np.ndarray, wavelength: float, refined: list | None = None) -> np.ndarray:
     """For each of cP, cI, cF: log10 M, fraction indexed, lines per peak; for tP, tI, hP, hR the same
     plus c/a; for oP the first three; then each family's best cell at ``TOL_WIDE`` (log10 M,
     fraction; same order); the hP cell under the hhl and h0l c-glide conditions (log10 M, fraction
-    each); then the number of peaks. Zeros when fewer than 4 peaks."""
+    each); then the number of peaks. Zeros when fewer than 4 peaks. ``refined``: as for
+    ``fit_ortho``."""
     out = np.zeros(N_FEATURES, dtype=np.float32)
     two_theta = np.sort(np.asarray(two_theta, float))[:N_OBS]
     out[-1] = two_theta.size
@@ -552,7 +645,7 @@ def lattice_features(two_theta: np.ndarray, wavelength: float) -> np.ndarray:
         if kind == "hP":
             absence = extra[2:]
         i += 4
-    M, f, n, w = fit_ortho(q, slope)
+    M, f, n, w = fit_ortho(q, slope, refined)
     out[i:i + 3] = (np.log10(max(M, 1e-3)), f, n)
     wide += list(w)
     i += 3
