@@ -77,7 +77,8 @@ def main(argv=None) -> int:
     try:
         spec = registry.classifier(args.model)
         models = {c: registry.model(args.model, args.dataset) if c == "shipped"
-                  else spec.load_dir(Path(c) / args.dataset) for c in args.candidates}
+                  else registry.adapt(args.model, args.dataset, spec.load_dir(Path(c) / args.dataset))
+                  for c in args.candidates}
     except CrystalmelaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

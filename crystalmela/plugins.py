@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
+import numpy as np
 import pluggy
 
 from . import hookspecs
@@ -123,21 +124,25 @@ class Registry:
         self.classifier(name)
         if not callable(getattr(model, "predict_proba", None)):
             raise ModelNotAvailableError(f"{type(model).__name__} has no predict_proba")
-        self._check_features(name, dataset, model)
+        model = self.adapt(name, dataset, model)
         with self._lock:
             self._models[(name, dataset)] = model
 
-    def _check_features(self, name: str, dataset: str, model: Model) -> None:
-        """A model trained on another version of its features would answer, silently wrong: refuse it.
-        (Cards that predate the record carry no version and are not checked.)"""
-        card = getattr(model, "card", None)
-        trained = getattr(card, "feature_version", "") or ""
+    def adapt(self, name: str, dataset: str, model: Model) -> Model:
+        """``model`` ready for the installed extractor's features: as it is when its card records the
+        installed version (or none: cards that predate the record are not checked), fed the first
+        columns when it records a version the extractor lists in ``prefixes``. A model trained on any
+        other version would answer, silently wrong: it is refused."""
         feature = self.classifier(name).feature
-        if trained and feature in self.features and trained != self.features[feature].version:
+        if feature not in self.features:
+            return model
+        adapted = for_features(model, self.features[feature])
+        if adapted is None:
             raise ModelNotAvailableError(
                 f"{name} model for data set {dataset!r} was trained on features {feature!r} version "
-                f"{trained}, but the installed extractor computes version {self.features[feature].version}: "
-                f"retrain it (crystalmela train --model {name} --dataset {dataset})")
+                f"{model.card.feature_version}, but the installed extractor computes version "
+                f"{self.features[feature].version}: retrain it (crystalmela train --model {name} --dataset {dataset})")
+        return adapted
 
     def model(self, name: str, dataset: str) -> Model:
         """The trained model of classifier ``name`` for ``dataset``, loaded once and cached."""
@@ -152,9 +157,34 @@ class Registry:
                 if not callable(getattr(model, "predict_proba", None)):
                     raise ModelNotAvailableError(f"{name}.load({dataset!r}) returned {type(model).__name__}, "
                                                  "which has no predict_proba")
-                self._check_features(name, dataset, model)
-                self._models[key] = model
+                self._models[key] = self.adapt(name, dataset, model)
             return self._models[key]
+
+
+def for_features(model: Model, extractor: FeatureExtractor) -> Model | None:
+    """``Registry.adapt``'s rule for one extractor: the model, a ``FirstColumns`` of it, or None when
+    its card records a version of ``extractor`` that is neither the installed one nor a prefix."""
+    trained = getattr(getattr(model, "card", None), "feature_version", "") or ""
+    if not trained or trained == extractor.version:
+        return model
+    if trained in extractor.prefixes:
+        return FirstColumns(model, extractor.prefixes[trained])
+    return None
+
+
+class FirstColumns:
+    """A model trained on an earlier version of its features that the installed version only
+    extended (``FeatureExtractor.prefixes``): ``predict_proba`` gets the first ``n`` numbers of each
+    pattern's features; everything else (``card`` …) is the model's."""
+
+    def __init__(self, model: Model, n: int):
+        self.model, self.n = model, n
+
+    def predict_proba(self, X):
+        return self.model.predict_proba(np.asarray(X)[..., :self.n])
+
+    def __getattr__(self, attr):
+        return getattr(self.__dict__["model"], attr)
 
 
 class _State:

@@ -60,17 +60,26 @@ class FeatureExtractor:
     :param name: id a :class:`ClassifierSpec` refers to in ``feature``.
     :param version: bump when the output changes, so models record which features they saw.
     :param extract: ``extract(pattern_on_grid) -> np.ndarray`` (1-D or N-D for one pattern).
+    :param prefixes: earlier versions whose output is the first ``n`` numbers of this one's (1-D
+        features), ``{version: n}``: a version that only appended columns. Models trained on such a
+        version keep working, fed those first ``n`` columns, so the models of one classifier can be
+        retrained one data set at a time.
     """
 
     name: str
     version: str
     extract: Callable[[Pattern], np.ndarray]
     description: str = ""
+    prefixes: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self):
         _check_name("feature extractor", self.name)
         if not callable(self.extract):
             raise ValueError(f"feature extractor {self.name}: extract must be callable")
+        for old, n in self.prefixes.items():
+            if old == self.version or not isinstance(n, int) or isinstance(n, bool) or n < 1:
+                raise ValueError(f"feature extractor {self.name}: prefixes maps an earlier version to a "
+                                 f"positive number of columns, not {old!r}: {n!r}")
 
 
 @runtime_checkable

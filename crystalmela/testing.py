@@ -15,6 +15,7 @@ import numpy as np
 
 from .errors import CrystalmelaError, ReaderError
 from .pattern import Pattern
+from .plugins import for_features
 from .specs import ClassifierSpec, FeatureExtractor, ReaderSpec
 from .systems import CRYSTAL_SYSTEMS
 
@@ -98,6 +99,9 @@ def check_classifier(spec: ClassifierSpec, feature: FeatureExtractor, pattern: P
             model = spec.load(ds)
         except CrystalmelaError:
             continue
-        p = np.asarray(model.predict_proba(batch))
+        adapted = for_features(model, feature)
+        assert adapted is not None, (f"{spec.name}/{ds}: trained on {feature.name} version "
+                                     f"{model.card.feature_version}, not {feature.version} nor a prefix of it")
+        p = np.asarray(adapted.predict_proba(batch))
         assert p.shape == (2, len(CRYSTAL_SYSTEMS)), f"{spec.name}/{ds}: predict_proba shape {p.shape}"
         assert np.all(p >= 0) and np.allclose(p.sum(axis=1), 1.0, atol=1e-4), f"{spec.name}/{ds}: not probabilities"

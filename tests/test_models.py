@@ -104,6 +104,45 @@ def test_a_model_trained_on_other_features_is_refused_not_used(tmp_path, tiny_da
     assert pred.per_model["cnn_flax"] and pred.top1
 
 
+def test_a_model_trained_on_a_version_the_extractor_only_extended_gets_the_first_columns(tmp_path, tiny_data,
+                                                                                          monkeypatch):
+    """An extractor version that only appended columns lists the earlier one in ``prefixes``: models
+    trained on it keep working, fed the first columns (their answers unchanged); any other version is
+    still refused."""
+    import dataclasses
+    from crystalmela.plugins import FirstColumns
+    reg = get_registry()
+    spec = reg.classifier("extra_trees")
+    extractor = reg.feature(spec.feature)
+    req = TrainRequest(name=spec.name, version=spec.version, feature=spec.feature, dataset="full",
+                       data=tiny_data, out_dir=tmp_path / "m", config=dict(TINY["extra_trees"]),
+                       progress=False)
+    spec.train(req)
+    model = spec.load_dir(tmp_path / "m")
+    X, _ = req.features("val")
+    n = X.shape[1]
+    longer = dataclasses.replace(extractor, version="next", prefixes={extractor.version: n},
+                                 extract=lambda p: np.r_[extractor.extract(p), 7.0, -3.0])
+    monkeypatch.setitem(reg.features, spec.feature, longer)
+    adapted = reg.adapt("extra_trees", "full", model)
+    assert isinstance(adapted, FirstColumns) and adapted.card is model.card
+    wide = np.c_[X, np.full((len(X), 2), 99.0)]
+    assert np.array_equal(adapted.predict_proba(wide), model.predict_proba(X))
+    reg.use_model("extra_trees", "full", model)
+    pred = predict(EXAMPLE, models=["extra_trees"])
+    assert not pred.errors and pred.per_model["extra_trees"]
+    monkeypatch.setitem(reg.features, spec.feature, dataclasses.replace(longer, prefixes={"other": n}))
+    with pytest.raises(ModelNotAvailableError, match="retrain"):
+        reg.adapt("extra_trees", "full", model)
+
+
+@pytest.mark.parametrize("prefixes", [{"2": 3}, {"1": 0}, {"1": True}, {"1": 2.5}, {"1": -4}])
+def test_bad_prefixes_are_refused(prefixes):
+    from crystalmela.specs import FeatureExtractor
+    with pytest.raises(ValueError, match="prefixes"):
+        FeatureExtractor("f", "2", lambda p: np.zeros(3), prefixes=prefixes)
+
+
 def test_cli_train_and_bad_options(tmp_path, tiny_data, capsys):
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps(TINY["extra_trees"]))

@@ -158,7 +158,8 @@ def crystalmela_feature_extractors():
     return [FeatureExtractor(FEATURE, "14", lattice_fit_features,
                              "trial-indexing figures of merit (cubic … triclinic), 1/d² of 10 peaks, "
                              "each lattice against the best (both windows), hP absence gains, two-fold axes of "
-                             "the mP and aP cells' lattices, the oP cell under orthorhombic extinction classes")]
+                             "the mP and aP cells' lattices, the oP cell under orthorhombic extinction classes",
+                             prefixes={"13": 97})]
 
 
 @hookimpl
