@@ -334,49 +334,26 @@ def test_score_candidates_refuses_what_it_cannot_score(tmp_path, capsys):
     assert "no readable CIF" in capsys.readouterr().err
 
 
-def test_ortho_lines_compares_the_caps_and_refuses_bad_input(shared_cifs, tmp_path, capsys):
+def test_ortho_lines_measures_the_extinction_search_and_refuses_bad_input(shared_cifs, tiny_data, tmp_path, capsys):
     main = _script("ortho_lines").main
     cifs = _few_cifs(shared_cifs, tmp_path / "cifs")
     from crystalmela_lattice_fit import indexing
-    shipped = indexing.ORTHO_LINES
-    assert main([str(cifs), "--lines", "12", "--absences"]) == 0
+    default = indexing.ORTHO_LINES_EXT
+    assert main([str(cifs), "--lines", "12"]) == 0
     out = capsys.readouterr().out
-    assert f"lines per peak {shipped} -> 12" in out and "mean search time" in out
-    assert "M > 10 with absences" in out
-    assert indexing.ORTHO_LINES == shipped               # the shipped cap is restored
-    assert main([str(cifs), "--lines", "0"]) == 2
-    assert "--lines 0: give a positive number" in capsys.readouterr().err
+    assert "extinction search: 12 lines per peak" in out and "clean:" in out and "lab:" in out
+    assert "mean time: shipped search" in out
+    assert indexing.ORTHO_LINES_EXT == default           # the module's cap is restored
+    assert main(["--data", str(tiny_data), "--n", "6"]) == 0
+    out = capsys.readouterr().out
+    assert "plain:" in out and "lab-like:" in out
+    for bad, message in ((["--lines", "0"], "--lines 0: give a positive number"),
+                         (["--n", "-1"], "--n -1: give a positive number")):
+        assert main([str(cifs), *bad]) == 2
+        assert message in capsys.readouterr().err
+    assert main([]) == 2
+    assert "either CIF folders or --data" in capsys.readouterr().err
+    assert main(["--data", str(tmp_path)]) == 2
+    assert "not a built data set" in capsys.readouterr().err
     assert main([str(tmp_path / "none")]) == 2
     assert "no pattern with 6 peaks or more" in capsys.readouterr().err
-
-
-def test_extend_lattice_cache_appends_what_the_extractor_computes(tiny_data, tmp_path, capsys):
-    """Version-13 caches (here: version 14's rows without the extinction columns) extended by the
-    script equal the version-14 extractor's rows exactly; an existing version-14 cache is left alone."""
-    import shutil
-    ext = _script("extend_lattice_cache")
-    data = tmp_path / "ds"
-    shutil.copytree(tiny_data, data)
-    want = {}
-    for augment in (True, False):
-        req = ext._request(data, augment)
-        req.features("val", augment=augment)
-        v14 = data / "features" / f"{req._cache_name(augment)}.npz"
-        with np.load(v14) as z:
-            ids, X = z["ids"], z["X"]
-        assert X.shape[1] == 105 and len(X) > 0
-        np.savez(v14.with_name(v14.name.replace("-v14-", "-v13-")), ids=ids, X=X[:, :97])
-        v14.unlink()
-        want[augment] = (v14, ids, X)
-    assert ext.main([str(data), "--workers", "1", "--check", "2"]) == 0
-    for v14, ids, X in want.values():
-        with np.load(v14) as z:
-            assert (z["ids"] == ids).all() and np.array_equal(z["X"], X)
-    assert ext.main([str(data), "--workers", "1"]) == 0
-    assert capsys.readouterr().out.count("exists; skipped") == 2
-
-
-def test_extend_lattice_cache_bad_inputs(tmp_path, capsys):
-    main = _script("extend_lattice_cache").main
-    assert main([str(tmp_path)]) == 2
-    assert "not a built data set" in capsys.readouterr().err

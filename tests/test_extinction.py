@@ -1,6 +1,6 @@
-"""lattice_fit's orthorhombic extinction classes (feature version 14): the absence tables agree with
-gemmi, figures count only the allowed lines, and the extinction search finds long-axis cells the
-shipped oP search drops, without indexing monoclinic patterns better than their own cell does."""
+"""lattice_fit's orthorhombic extinction classes: the absence tables agree with gemmi, figures count
+only the allowed lines, and the extinction search finds long-axis cells the shipped oP search drops
+(a measurement, benchmarks/ortho_lines.py; not in the shipped features)."""
 from __future__ import annotations
 
 from itertools import permutations
@@ -13,10 +13,9 @@ from crystalmela import PAPER_GRID
 from crystalmela.simulate import simulate
 from crystalmela_lattice_fit import indexing as ix
 from crystalmela_lattice_fit.extinction import index_class, rule_figures, rules
-from crystalmela_lattice_fit.plugin import lattice_fit_features, pick_peaks
+from crystalmela_lattice_fit.plugin import pick_peaks
 
 WL = PAPER_GRID.wavelength
-EXT = slice(97, 97 + ix.N_EXTINCTION)       # the extractor's extinction columns
 
 
 def _allowed(names, allowed, name, hkl) -> bool:
@@ -105,32 +104,34 @@ def test_a_cell_with_no_line_below_the_last_peak_indexes_nothing():
 def test_a_long_axis_cell_beyond_the_shipped_cap_is_found_and_its_class_named():
     """Half the allowed lines of a Pbca cell with a 27.6 Å axis (every other one, as weak lines go
     unseen): the cell has more P lines per peak than ``ORTHO_LINES``, so the shipped search cannot
-    return it; the extinction search does, fully indexed under a Pbca setting."""
+    return it; the extinction search does, fully indexed under a class with absences (with half the
+    lines unseen, a stricter class than Pbca may fit them: here Pbcn)."""
     cell = (7.0, 17.2, 27.6)
     q, slope = _peaks(_lines("P b c a", cell, every=2))
     refined: list = []
     M, f, n, _ = ix.fit_ortho(q, slope, refined)
     found = ix.extinction_cell(q, slope, refined)
     assert found is not None
-    cols, score = found
-    assert cols[1] == 1.0 and cols[0] > np.log10(max(M, 1e-3))
+    cols, score, name = found
+    assert name != "P" and cols[1] == 1.0 and cols[0] > np.log10(max(M, 1e-3))
     assert cols[2] * q.size < ix.ORTHO_LINES_EXT * q.size and cols[3] < 0.6     # Pbca allows about half the P lines
     assert score == pytest.approx(cols[0] + 4 * np.log10(cols[1]))
 
 
-def test_no_peaks_give_zero_extinction_columns():
-    flat = np.full(PAPER_GRID.n_points, 7.0)
-    from crystalmela import Pattern
-    f = lattice_fit_features(Pattern(PAPER_GRID.two_theta, flat, wavelength=WL).to_grid(PAPER_GRID))
-    assert f.shape == (97 + ix.N_EXTINCTION,) and np.all(f[EXT] == 0)
+def _searches(pattern):
+    """(shipped oP fraction, its M, extinction cell's columns) of a pattern's first 20 peaks."""
+    q, slope = ix.peaks_q(np.sort(pick_peaks(pattern))[:ix.N_OBS], WL)
+    refined: list = []
+    M, f, _, _ = ix.fit_ortho(q, slope, refined)
+    found = ix.extinction_cell(q, slope, refined)
+    return f, M, (found[0] if found else np.zeros(6))
 
 
-def test_real_patterns_long_axis_cells_are_found_and_monoclinic_ones_stay_monoclinic(shared_cifs):
+def test_real_long_axis_cells_are_found_and_few_monoclinic_patterns_are_indexed(shared_cifs):
     """Real hold-out structures, simulated: Pbca mech_DAHLOQ (27.6 Å axis), which the shipped search
     indexes only in half, is indexed in full with M > 20; Pmn2₁ test_TBZPYR keeps the cell the shipped
-    search finds (a larger cell does not crowd it out). Over orthorhombic patterns the extinction
-    cell indexes nearly all in full with M > 10, and over monoclinic ones it rarely beats their own mP
-    cell's M·f⁴ by a factor of three."""
+    search finds (a larger cell does not crowd it out). Nearly all orthorhombic patterns are indexed
+    in full with M > 10, few monoclinic ones."""
     from crystalmela.structure import StructureError, read_cif
     rows = {"orthorhombic": [], "monoclinic": []}
     named = {}
@@ -144,19 +145,18 @@ def test_real_patterns_long_axis_cells_are_found_and_monoclinic_ones_stay_monocl
         if not wanted and (system not in rows or (system == "monoclinic" and len(rows[system]) >= 60)):
             continue
         pattern = simulate(crystal)
-        if pick_peaks(pattern).size < 4:
+        if pick_peaks(pattern).size < 6:
             continue
-        x = lattice_fit_features(pattern)
+        found = _searches(pattern)
         if system in rows:
-            rows[system].append(x)
-        named[path.name] = x
-    if "mech_DAHLOQ.cif" not in named:
-        pytest.skip("the shared hold-out lacks mech_DAHLOQ.cif")
-    oP = ix.FRACTION["oP"]
-    dahloq, tbzpyr = named["mech_DAHLOQ.cif"], named["test_TBZPYR.cif"]
-    assert dahloq[oP] < 0.6 and dahloq[EXT][1] == 1.0 and dahloq[EXT][0] > np.log10(20)
-    assert tbzpyr[oP] == 1.0 and tbzpyr[EXT][1] == 1.0 and tbzpyr[EXT][0] >= tbzpyr[oP - 1]
-    ortho, mono = np.array(rows["orthorhombic"])[:, EXT], np.array(rows["monoclinic"])[:, EXT]
+            rows[system].append(found[2])
+        named[path.name] = found
+    if "mech_DAHLOQ.cif" not in named or "test_TBZPYR.cif" not in named:
+        pytest.skip("the shared hold-out lacks mech_DAHLOQ.cif or test_TBZPYR.cif")
+    (f, M, ext), (f2, M2, ext2) = named["mech_DAHLOQ.cif"], named["test_TBZPYR.cif"]
+    assert f < 0.6 and ext[1] == 1.0 and ext[0] > np.log10(20)
+    assert f2 == 1.0 and ext2[1] == 1.0 and ext2[0] >= np.log10(M2)
+    ortho, mono = np.array(rows["orthorhombic"]), np.array(rows["monoclinic"])
     assert len(ortho) >= 30 and len(mono) >= 40
     assert np.mean((ortho[:, 1] == 1.0) & (ortho[:, 0] > 1.0)) >= 0.85      # 0.92 measured
-    assert np.mean(mono[:, 7] > 0.5) <= 0.2                                 # 0.11 measured (125 patterns)
+    assert np.mean((mono[:, 1] == 1.0) & (mono[:, 0] > 1.0)) <= 0.25        # 0.15 measured

@@ -1,12 +1,13 @@
 """Orthorhombic extinction classes: which lines of a primitive orthorhombic cell a space group
-allows, and de Wolff's M of a cell counted over those lines only (feature version 14).
+allows, and de Wolff's M of a cell counted over those lines only (``indexing.extinction_cell``;
+measured by benchmarks/ortho_lines.py, not in the shipped features).
 
 Most organic orthorhombic crystals (P2₁2₁2₁, Pbca, Pna2₁ …) and many inorganic ones (Pnma, Cmcm,
 Fddd …) have screw axes, glides or a centred lattice that remove a third to three quarters of the
 lines. With one long axis, their primitive cell has so many spare lines that de Wolff's M counted
 over all P lines is no better than a spurious cell's on a monoclinic or triclinic pattern; counted
-over the lines their extinction class allows, the real cell's M rises and a spurious cell's does not
-(its peaks do not fall on the allowed lines only).
+over the lines their extinction class allows, the real cell's M rises (by the inverse of the share
+of lines allowed), while a spurious cell's peaks need not fall on any class's allowed lines.
 
 The absence rules come from gemmi's space-group operations (``Ops.is_systematically_absent``), for
 the orthorhombic groups the generator's prior (``crystalmela.sgstats``) gives at least ``MIN_SHARE``

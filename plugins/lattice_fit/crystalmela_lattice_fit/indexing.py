@@ -439,7 +439,7 @@ def _zone_trials(q) -> np.ndarray:
 
 
 def _square_trials(q) -> np.ndarray:
-    """Zone trials for a square-looking zone (feature version 14, the extinction search only): C from
+    """Zone trials for a square-looking zone (the extinction search only): C from
     the first peak as 001 or 002 and A = B from one of the next ``ZONE_PEAKS`` peaks as a line hhl
     (h = 1, 2; l ≤ ``ZONE_L``). A long axis with screw axes along it often leaves only 0k0 and 1k1-type
     lines among the first peaks (Pbca with a ≈ c); two such lines have the same (h², k²) and
@@ -476,7 +476,7 @@ def fit_ortho(q, slope, refined: list | None = None):
     """Best (A, B, C) for a primitive orthorhombic lattice: returns (M, fraction indexed, n_calc / N,
     (log10 M, fraction) at ``TOL_WIDE``).
     Centred lattices index as primitive ones (with more spare lines, so a lower M). ``refined``: a
-    list that receives the search's refined rows and zero shifts (``ortho_extinction`` ranks them
+    list that receives the search's refined rows and zero shifts (``extinction_cell`` ranks them
     again)."""
     def keep(P, z):
         if refined is not None:
@@ -550,25 +550,27 @@ def ortho_search(q, slope, lines: int | None = None, select=None, square: bool =
     return _search(P, q, slope, _score_ortho, valid, keep=ORTHO_REFINE, select=select)
 
 
-# The extinction search (feature version 14). Cells with one long axis and screw axes or glides
-# (Pbca, P2₁2₁2₁, Pna2₁ with a 25–45 Å axis, F-centred Fdd2) have 10–25 P lines per peak, beyond
-# ``ORTHO_LINES``, and are lost to the monoclinic and triclinic searches; raising that cap instead lets
-# spurious cells index every peak of 0.3 of the real monoclinic and triclinic patterns
-# (benchmarks/ortho_lines.py). So a second search runs with a high cap and the square trials, and its
-# refined cells, with the shipped search's, are ranked by M·f⁴ counted over the lines each common
-# orthorhombic extinction class allows (``extinction.rule_figures``): the best cell and class.
+# The extinction search: a measurement (benchmarks/ortho_lines.py), not in the shipped features.
+# Cells with one long axis and screw axes or glides (Pbca, P2₁2₁2₁, Pna2₁ with a 25–45 Å axis) have
+# 10–25 P lines per peak, beyond ``ORTHO_LINES``, and are lost to the monoclinic and triclinic
+# searches; raising that cap instead lets spurious cells index every peak of 0.3 of the real
+# monoclinic and triclinic patterns. So a second search runs with a high cap, longer axes, more kept
+# trials and the square trials, and its refined cells, with the shipped search's, are ranked by M·f⁴
+# counted over the lines each common orthorhombic extinction class allows
+# (``extinction.rule_figures``). Eight columns from it (feature "version 14", docs/models.md) gave
+# trees trained on synthetic lab-like data no measurable gain on the real hold-out, so they were
+# not kept: the synthetic training patterns do not carry the signal the real ones do.
 ORTHO_LINES_EXT = 32
 ORTHO_MAX_EXT = 32   # and axes up to 32 d-spacings of the 20th peak (a 47 Å axis at d = 1.9 Å is 25)
 ORTHO_KEEP_EXT = 32  # more trials kept: many more large cells index the first peaks
-N_EXTINCTION = 8     # numbers ``ortho_extinction`` returns
 
 
-def extinction_cell(q, slope, refined: list) -> tuple[np.ndarray, float] | None:
+def extinction_cell(q, slope, refined: list) -> tuple[np.ndarray, float, str] | None:
     """The best (cell, extinction class) over ``refined`` (``fit_ortho``'s refined rows and zero
     shifts) and the extinction search's, ranked by M·f⁴ over the class's lines: its log10 M, fraction
     indexed, allowed lines per peak, the share of P lines the class allows, log10 M and fraction at
-    ``TOL_WIDE`` (same class); and its log10(M·f⁴). None when no cell indexes a peak."""
-    from .extinction import rule_figures
+    ``TOL_WIDE`` (same class); its log10(M·f⁴); the class's name. None when no cell indexes a peak."""
+    from .extinction import rule_figures, rules
     found = list(refined)
     ortho_search(q, slope, lines=ORTHO_LINES_EXT, square=True, max_index=ORTHO_MAX_EXT, keep=ORTHO_KEEP_EXT,
                  select=lambda P, z: found.append((P, z)))
@@ -590,18 +592,7 @@ def extinction_cell(q, slope, refined: list) -> tuple[np.ndarray, float] | None:
     Mw, fw, _ = rule_figures(P[i], z[i], q, slope, TOL_WIDE, q_max, _figure, _miss)
     cols = np.array([np.log10(max(M[r], 1e-3)), f[r], n[r] / q.size, n[r] / max(n[0], 1.0),
                      np.log10(max(Mw[r], 1e-3)), fw[r]])
-    return cols, float(np.log10(best[0]))
-
-
-def ortho_extinction(q, slope, refined: list, higher: float, mono: float) -> np.ndarray:
-    """``extinction_cell``'s six columns, then its log10(M·f⁴) minus ``higher`` (the best cubic,
-    tetragonal or hexagonal family's) and minus ``mono`` (the mP cell's); zeros with no cell."""
-    out = np.zeros(N_EXTINCTION, np.float32)
-    found = extinction_cell(q, slope, refined)
-    if found is not None:
-        out[:6] = found[0]
-        out[6:] = (found[1] - higher, found[1] - mono)
-    return out
+    return cols, float(np.log10(best[0])), rules()[0][r]
 
 
 CUBIC = ("P", "I", "F")

@@ -1,6 +1,6 @@
 """Registers the trial-indexing features and their extremely-randomized-trees classifier.
 
-Features (``lattice_fit``, version 14, 105 numbers): for the first 20 peaks, the best cubic P/I/F,
+Features (``lattice_fit``, version 13, 97 numbers): for the first 20 peaks, the best cubic P/I/F,
 tetragonal P/I, hexagonal P, rhombohedral and orthorhombic trial cell's figure of merit, fraction of
 peaks indexed and lines per peak (plus c/a for the two-parameter lattices), the same cells' figure
 and fraction in a window twice as wide, and the hexagonal cell's under c-glide / 6₃ absences
@@ -8,9 +8,7 @@ and fraction in a window twice as wide, and the hexagonal cell's under c-glide /
 each family against the best in both windows (``indexing.relative_figures``, 16); the hP absence
 gains (``indexing.absence_gains``, 2); the primitive monoclinic cell's figures
 (``monoclinic.mono_features``, 6); the triclinic cell's (``triclinic.tric_features``, 6); the two
-cells' lattice two-fold axes (``lattice_symmetry.symmetry_features``, 7); the best orthorhombic
-cell counted over the lines of its likeliest extinction class (``indexing.ortho_extinction``, 8).
-Version 14 only appended the last 8: the first 97 are version 13's, computed by the same code. Peaks here
+cells' lattice two-fold axes (``lattice_symmetry.symmetry_features``, 7). Peaks here
 are picked for indexing (above a background estimate, sub-step positions, resolved Cu Kα2 lines
 dropped), not the paper's every-local-maximum list.
 """
@@ -26,8 +24,7 @@ from crystalmela import sklearn_models
 from crystalmela.features import local_maxima
 from crystalmela.profiles import CU_KA1, CU_KA2
 
-from .indexing import (FAMILIES, FRACTION, N_EXTINCTION, N_OBS, absence_gains, lattice_features, ortho_extinction,
-                       peaks_q, relative_figures)
+from .indexing import absence_gains, lattice_features, relative_figures
 from .lattice_symmetry import symmetry_features
 from .monoclinic import mono_features
 from .triclinic import tric_features
@@ -106,27 +103,11 @@ def lattice_fit_features(pattern: Pattern) -> np.ndarray:
     q = (2.0 * np.sin(np.radians(tt[:N_PEAKS] / 2.0)) / wl) ** 2
     inv_d2[: q.size] = q
     inv_d2[N_PEAKS] = tt.size
-    refined: list = []
-    lat = lattice_features(tt, wl, refined)
+    lat = lattice_features(tt, wl)
     mono, mono_cell = mono_features(tt, wl, lat)
     tric, tric_cell = tric_features(tt, wl, mono)
     return np.concatenate([lat, inv_d2, relative_figures(lat), relative_figures(lat, "wide"), absence_gains(lat),
-                           mono, tric, symmetry_features(tric_cell, mono_cell), extinction_columns(tt, wl, lat, mono,
-                                                                                                  refined)])
-
-
-def extinction_columns(tt: np.ndarray, wl: float, lat: np.ndarray, mono: np.ndarray, refined: list) -> np.ndarray:
-    """``indexing.ortho_extinction`` on the first ``N_OBS`` peaks, against the best cubic, tetragonal
-    or hexagonal family and the mP cell (their log10(M·f⁴)); zeros with fewer than 4 peaks."""
-    tt = np.sort(np.asarray(tt, float))[:N_OBS]
-    if tt.size < 4:
-        return np.zeros(N_EXTINCTION, np.float32)
-    cols = [FRACTION[k] for k in FAMILIES if k != "oP"]
-    frac = lat[cols]
-    higher = float(np.where(frac > 0, lat[[c - 1 for c in cols]] + 4.0 * np.log10(np.maximum(frac, 1e-3)), -9.0).max())
-    mp = float(mono[0] + 4.0 * np.log10(mono[1])) if mono[1] > 0 else -9.0
-    q, slope = peaks_q(tt, wl)
-    return ortho_extinction(q, slope, refined, higher, mp)
+                           mono, tric, symmetry_features(tric_cell, mono_cell)])
 
 
 # Extremely randomized trees ship: ``budget`` up to feature version 9, ``wide`` since version 10.
@@ -155,11 +136,10 @@ DEFAULT_CONFIG = "wide"
 
 @hookimpl
 def crystalmela_feature_extractors():
-    return [FeatureExtractor(FEATURE, "14", lattice_fit_features,
+    return [FeatureExtractor(FEATURE, "13", lattice_fit_features,
                              "trial-indexing figures of merit (cubic … triclinic), 1/d² of 10 peaks, "
                              "each lattice against the best (both windows), hP absence gains, two-fold axes of "
-                             "the mP and aP cells' lattices, the oP cell under orthorhombic extinction classes",
-                             prefixes={"13": 97})]
+                             "the mP and aP cells' lattices")]
 
 
 @hookimpl
