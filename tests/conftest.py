@@ -42,6 +42,20 @@ def shared_cifs(pytestconfig) -> list[Path]:
     return files
 
 
+@pytest.fixture(scope="session")
+def shared_crystals(shared_cifs) -> list:
+    """(path, first crystal) of every hold-out CIF the reader accepts (the others are skipped, as
+    eval_holdout.py skips them)."""
+    from crystalmela.structure import StructureError, read_cif
+    out = []
+    for path in shared_cifs:
+        try:
+            out.append((path, read_cif(path)[0]))
+        except StructureError:
+            continue
+    return out
+
+
 @pytest.fixture(autouse=True)
 def _fresh_plugins(monkeypatch):
     """Every test starts and ends with freshly loaded plugins and default settings."""

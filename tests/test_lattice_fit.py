@@ -293,7 +293,7 @@ def test_a_dominant_zone_trial_is_completed_from_the_first_peak_it_leaves_uninde
     assert _has_row(indexing._complete(wrong, q, slope, q[-1] * 1.01, fits), cell)
 
 
-def test_orthorhombic_cells_whose_axial_lines_are_absent_are_still_found(shared_cifs):
+def test_orthorhombic_cells_whose_axial_lines_are_absent_are_still_found(shared_crystals):
     """Real orthorhombic hold-out structures: most first-20-peak lists are indexed in full by oP, also
     those where systematic absences leave at most one axis's h00 line among the first six peaks, which
     the axial trials alone missed (P2₁2₁2₁ GeF2, Pna2₁ RESORA03), those whose first lines are 002 and
@@ -301,14 +301,9 @@ def test_orthorhombic_cells_whose_axial_lines_are_absent_are_still_found(shared_
     stacking axis (P2₁2₁2₁ VEWSIC02: completed trials). Monoclinic and triclinic ones rarely are.
     (Cells longer than ``ORTHO_MAX`` d-spacings, like Pbca mech_DAHLOQ, are still missed here; the
     extinction search finds them: tests/test_extinction.py.)"""
-    from crystalmela.structure import StructureError, read_cif
     indexed = {"orthorhombic": [], "lower": []}
     named = {}
-    for path in shared_cifs:
-        try:
-            crystal = read_cif(path)[0]
-        except StructureError:
-            continue
+    for path, crystal in shared_crystals:
         kind = {"orthorhombic": "orthorhombic", "monoclinic": "lower", "triclinic": "lower"}.get(
             crystal.crystal_system)
         if kind is None or (kind == "lower" and len(indexed["lower"]) >= 60):
@@ -392,20 +387,15 @@ def test_mp_columns_are_zero_below_six_peaks_and_do_not_outrank_a_higher_lattice
     assert rutile[1] == 1.0 and rutile[5] < 0.0
 
 
-def test_mp_and_ap_cells_on_real_monoclinic_and_triclinic_patterns(shared_cifs):
+def test_mp_and_ap_cells_on_real_monoclinic_and_triclinic_patterns(shared_crystals):
     """On the real structures (first 40 monoclinic, all triclinic): the mP cell indexes every one of
     the first 20 peaks with M > 10 for many monoclinic patterns and few triclinic ones; the aP cell
     indexes in full what mP leaves for many triclinic patterns and few monoclinic ones. Hold-out
     shares (``benchmarks/mono_trial.py``, feature version 13): mP 0.71 / 0.54 (β beyond / within 5° of
     90°) against 0.03; aP-not-mP 0.73 of the triclinic against 0.10 of the monoclinic (version 12: mP
     0.58 / 0.41, aP-not-mP 0.67 against 0.07; 0.57 against 0.05 before version 12)."""
-    from crystalmela.structure import StructureError, read_cif
     found = {"monoclinic": [], "triclinic": []}
-    for path in shared_cifs:
-        try:
-            crystal = read_cif(path)[0]
-        except StructureError:
-            continue
+    for path, crystal in shared_crystals:
         rows = found.get(crystal.crystal_system)
         if rows is None or len(rows) >= 40:
             continue
