@@ -51,15 +51,22 @@ def lab_pattern(crystal, rng):
 
 def cif_patterns(dirs, lab: bool):
     """(path, crystal, pattern) of each readable CIF under ``dirs``, in name order: simulated clean,
-    or under ``lab_pattern`` with one generator seeded 0 (the diagnostics scripts' renderings)."""
+    or under ``lab_pattern`` with one generator seeded 0 (the diagnostics scripts' renderings). A CIF
+    whose clean rendering has nothing on the paper grid is skipped before any lab draw, as ``main``
+    skips it, so both give the same lab renderings (until 2026-12-01 the lab ones here drew for it
+    too, and every later structure's lab rendering differed from ``main``'s)."""
     from crystalmela.errors import CrystalmelaError
+    from crystalmela.pattern import PAPER_GRID
     from crystalmela.simulate import simulate
     from crystalmela.structure import StructureError, read_cif
     rng = np.random.default_rng(0)
     for path in sorted(p for d in dirs for p in Path(d).rglob("*.cif")):
         try:
             crystal = read_cif(path)[0]
-            pattern = lab_pattern(crystal, rng) if lab else simulate(crystal)
+            pattern = simulate(crystal)
+            pattern.to_grid(PAPER_GRID)
+            if lab:
+                pattern = lab_pattern(crystal, rng)
         except (StructureError, CrystalmelaError):
             continue
         yield path, crystal, pattern
