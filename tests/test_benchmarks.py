@@ -357,3 +357,22 @@ def test_ortho_lines_measures_the_extinction_search_and_refuses_bad_input(shared
     assert "not a built data set" in capsys.readouterr().err
     assert main([str(tmp_path / "none")]) == 2
     assert "no pattern with 6 peaks or more" in capsys.readouterr().err
+
+
+def test_cif_patterns_skip_a_cif_with_nothing_on_the_grid_before_drawing_its_lab_conditions(shared_cifs, tmp_path):
+    """eval_holdout.py skips a CIF whose clean rendering has nothing within 0–90° before it draws lab
+    conditions for it; cif_patterns (score_candidates, ortho_lines …) must do the same, or every
+    later structure's lab rendering differs from the figures eval_holdout.py reports."""
+    import shutil
+    cif_patterns = _script("eval_holdout").cif_patterns
+    empty = [p for p in shared_cifs if p.name == "Dans_Diffraction__Structures__Cubic.cif"]
+    if not empty:
+        pytest.skip("the shared hold-out lacks Dans_Diffraction__Structures__Cubic.cif")
+    other = _few_cifs(shared_cifs, tmp_path / "other", n=1)
+    both = tmp_path / "both"
+    shutil.copytree(other, both)
+    shutil.copy(empty[0], both / ("A_" + empty[0].name))          # sorts first
+    alone = list(cif_patterns([other], lab=True))
+    with_empty = list(cif_patterns([both], lab=True))
+    assert [p.name for p, _, _ in with_empty] == [p.name for p, _, _ in alone]
+    assert np.array_equal(with_empty[0][2].y, alone[0][2].y)
