@@ -101,7 +101,7 @@ def calibrate_trained(spec, request, n: int = 4000, batch: int = 500) -> dict:
         else:
             X = np.stack([np.asarray(extract(p)) for p in request.patterns(rset, idx[start:start + batch])])
         probs.append(np.asarray(model.predict_proba(X), dtype=float))
-    kind = "lab-condition augmented" if request.augment is not None else "clean"
+    kind = describe_rendering(request.augment)
     record = calibration_record(np.concatenate(probs), rset.labels[idx],
                                 f"{len(idx)} {kind} patterns of the val split of {request.data}")
     write_calibration(request.out_dir, record)
@@ -190,6 +190,18 @@ def _ensemble_record(path: str, mtime_ns: int, size: int) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def describe_rendering(augment) -> str:
+    """How val patterns were rendered, for a record's ``fitted_on``: "clean", "lab-condition
+    augmented" (the default ``AugmentSettings``), or that with the settings that differ from the
+    default named (a ``--augment FILE.json`` fit is not mistaken for a default one)."""
+    if augment is None:
+        return "clean"
+    from .augment import AugmentSettings
+    default = AugmentSettings()
+    changed = [f"{k} {v}" for k, v in augment.model_dump().items() if v != getattr(default, k)]
+    return "lab-condition augmented" + (f" ({', '.join(changed)})" if changed else "")
+
+
 def val_probabilities(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0, augment=None,
                       registry=None, batch: int = 500) -> tuple[dict, np.ndarray, dict]:
     """Each installed model's probabilities (at its temperature) on the same ``n`` val-split
@@ -248,7 +260,7 @@ def fit_ensemble(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0
     equal = combine_rows(probs, dataset, registry=registry)
     weights = None if equal_weights or len(probs) < 2 else fit_weights(probs, y)
     ens = equal if weights is None else combine_rows(probs, dataset, weights=weights, registry=registry)
-    kind = "lab-condition augmented" if augment is not None else "clean"
+    kind = describe_rendering(augment)
     record = calibration_record(ens, y, f"{len(y)} {kind} patterns of the val split of {data}")
     record.update({"dataset": dataset, "models": shas, "weights": weights or "default",
                    "accuracy": float((ens.argmax(axis=1) == y).mean()),

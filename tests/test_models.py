@@ -211,6 +211,27 @@ def test_cli_train_records_augmentation_preprocessing_and_calibration(tmp_path, 
     assert not raw.temperatures and raw.top1 == pred.top1
 
 
+@pytest.mark.parametrize("augment, says", [
+    (None, "clean"), (AugmentSettings(), "lab-condition augmented"),
+    (AugmentSettings(clean_fraction=0.5), "lab-condition augmented (clean_fraction 0.5)"),
+    (AugmentSettings(clean_fraction=0.5, counts=(100.0, 1000.0)),
+     "lab-condition augmented (clean_fraction 0.5, counts (100.0, 1000.0))"),
+])
+def test_a_fit_on_non_default_renderings_says_which_settings_differ(augment, says):
+    from crystalmela.calibration import describe_rendering
+    assert describe_rendering(augment) == says
+
+
+def test_cli_train_with_an_augment_file_records_it_in_the_calibration(tmp_path, tiny_data):
+    cfg, aug = tmp_path / "cfg.json", tmp_path / "aug.json"
+    cfg.write_text(json.dumps(TINY["random_forest"]))
+    aug.write_text(json.dumps({"clean_fraction": 0.5}))
+    assert main(["train", "--model", "random_forest", "--data", str(tiny_data), "--config", str(cfg),
+                 "--out", str(tmp_path / "rf"), "--augment", str(aug), "--quiet"]) == 0
+    card, _ = read_verified(tmp_path / "rf" / "full")
+    assert "(clean_fraction 0.5)" in card.calibration["fitted_on"]
+
+
 @pytest.mark.parametrize("augment, match", [("sometimes", "expected lab, none or a JSON file"),
                                             ("bad.json", "line 1: not JSON"),
                                             ("wrong.json", "not augmentation settings")])
