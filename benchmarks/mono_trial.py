@@ -20,6 +20,9 @@ spare lines). Then the triclinic crystals whose lattice the aP search misses and
 ones the oP search misses, with both figures, and each search's mean time a pattern.
 ``--data DATA``: ``--n`` val rows of a built data set instead, rendered as lattice_fit's training
 renders them: the searches' development set, since the real structures are the hold-out.
+``--trials hough|half`` adds a second aP search over other trial rows (``hough_trials``,
+``half_trials``, measured 2026-12-01, not in the features) and keeps the better of the two cells by
+M·f⁴, as a feature would.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from itertools import combinations
 
 COS_BETA = np.array([0.01, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3])   # starting |cos β*|
 AXIS_MAX = 10       # largest index along an axis up to the last peak, for --seeded: lattice_fit's ORTHO_MAX
@@ -82,6 +86,101 @@ def own_cell_figure(cell, q, slope, kind: str = "aP") -> tuple[float, float]:
     return ix._search(P[None], q, slope, ix._score_ortho, lambda p, q_max: bool((p > 1e-5).all()), keep=1)[:2]
 
 
+HOUGH_PEAKS = 20    # peaks that vote for a missing cross term
+HOUGH_ZONE = 3      # zone candidates of each of the two other cross terms
+HOUGH_KEEP = 2      # values kept per missing cross term
+HALF_FIRST = 2      # peaks also tried as the second order (Q/4) of an axial line
+
+
+def _hough(q, tol, P, j) -> np.ndarray:
+    """The ``HOUGH_KEEP`` values of parameter ``j`` (3 D, 4 E, 5 F) of aP trial rows P that most peaks
+    agree with, the others held: each of the first ``HOUGH_PEAKS`` peaks, read as each line with
+    indices up to 2 whose coefficient of ``j`` is non-zero, gives a value (Q − the other terms) / that
+    coefficient; votes are counted in bins of the median value tolerance, each value counting its
+    bin and the two beside it (a one-parameter Hough transform). Rows (n, HOUGH_KEEP); NaN where
+    fewer than two values agree."""
+    from crystalmela_lattice_fit.triclinic import CROSS_RATIO, _half_space
+    X = _half_space(2, 2, 2)
+    X = X[X[:, j] != 0]
+    c = X[:, j]
+    P0 = P.copy()
+    P0[:, j] = 0.0
+    k = min(q.size, HOUGH_PEAKS)
+    vals = ((q[None, None, :k] - (P0 @ X.T)[:, :, None]) / c[None, :, None]).reshape(len(P), -1)
+    width = np.broadcast_to((tol[None, :k] / np.abs(c)[:, None]).ravel(), vals.shape)
+    a, b = {3: (0, 1), 4: (0, 2), 5: (1, 2)}[j]
+    bound = 2.0 * np.sqrt(P[:, a] * P[:, b]) * CROSS_RATIO           # a metric needs |D| < 2√(AB)
+    ok = np.abs(vals) < bound[:, None]
+    n = vals.shape[0]
+    wb, lo = float(np.median(width)), -float(bound.max())
+    nb = int(np.ceil(-2.0 * lo / wb)) + 3
+    key = np.where(ok, np.arange(n)[:, None] * nb + np.clip(((vals - lo) / wb).astype(np.int64) + 1, 0, nb - 1),
+                   n * nb)
+    hist = np.bincount(key.ravel(), minlength=n * nb + 1)
+    count = np.where(ok, hist[key] + hist[np.maximum(key - 1, 0)] + hist[np.minimum(key + 1, n * nb)], 0)
+    out = np.full((n, HOUGH_KEEP), np.nan)
+    r = np.arange(n)
+    for i in range(HOUGH_KEEP):
+        best = np.argmax(count, axis=1)
+        good = count[r, best] > 1
+        out[good, i] = vals[r, best][good]
+        count = np.where(np.abs(vals - vals[r, best][:, None]) <= 2.0 * width[r, best][:, None], 0, count)
+    return out
+
+
+def hough_trials(q, slope) -> np.ndarray:
+    """aP trial rows with one cross term left to the whole pattern: the two others from their zones
+    (``HOUGH_ZONE`` each, lattice_fit's ``_cross``), the third voted for by every peak (``_hough``).
+    Meant for a cross term whose zone lines are weak or missing, the failure the hold-out's missed
+    triclinic patterns showed."""
+    from crystalmela_lattice_fit import indexing as ix
+    from crystalmela_lattice_fit.triclinic import AXES_FIRST, _cross
+    trip = np.array(list(combinations(range(min(q.size, AXES_FIRST)), 3)))
+    A, B, C = q[trip].T
+    tol = slope * ix.TOL_LOOSE
+    zones = {3: _cross(q, tol, A, B)[:, :HOUGH_ZONE], 4: _cross(q, tol, A, C)[:, :HOUGH_ZONE],
+             5: _cross(q, tol, B, C)[:, :HOUGH_ZONE]}
+    out = []
+    for j, (u, w) in {5: (3, 4), 4: (3, 5), 3: (4, 5)}.items():
+        P = np.zeros((trip.shape[0], HOUGH_ZONE, HOUGH_ZONE, 6))
+        P[..., 0], P[..., 1], P[..., 2] = (x[:, None, None] for x in (A, B, C))
+        P[..., u] = zones[u][:, :, None]
+        P[..., w] = zones[w][:, None, :]
+        P = P.reshape(-1, 6)
+        vals = _hough(q, tol, P, j)
+        for i in range(vals.shape[1]):
+            R = P.copy()
+            R[:, j] = vals[:, i]
+            out.append(R[~np.isnan(vals[:, i])])
+    return np.concatenate(out)
+
+
+def half_trials(q, slope) -> np.ndarray:
+    """lattice_fit's aP trials with one axial line one of the first ``HALF_FIRST`` peaks read as a
+    second order (Q/4): a layered crystal may show 002 and not 001, and first lines such as 011,
+    002, 101 span half the lattice."""
+    from crystalmela_lattice_fit.triclinic import AXES_FIRST, tric_trials
+    n = min(q.size, AXES_FIRST)
+    qa = np.r_[q[:n], q[:min(HALF_FIRST, n)] / 4.0]
+    trip = np.array([t for t in combinations(range(qa.size), 3)
+                     if sum(i >= n for i in t) == 1 and t[-1] - n not in t[:2]])
+    return tric_trials(q, slope, qa[trip].T)
+
+
+TRIALS = {"hough": hough_trials, "half": half_trials}
+
+
+def fit_tric_with(q, slope, trials=None):
+    """lattice_fit's aP cell, or with ``trials`` the better (M·f⁴) of it and the cell the same search
+    finds from those trial rows alone (ranked apart, so they cannot push the shipped trials out)."""
+    from crystalmela_lattice_fit.triclinic import fit_tric
+    shipped = fit_tric(q, slope)
+    if trials is None:
+        return shipped
+    other = fit_tric(q, slope, trials=trials)
+    return other if other[3] is not None and other[0] * other[1] ** 4 > shipped[0] * shipped[1] ** 4 else shipped
+
+
 MISSED_LISTED = {"aP": "triclinic", "oP": "orthorhombic"}   # crystals listed when the search misses their lattice
 
 
@@ -99,6 +198,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, help="a built data set's val rows instead of CIFs")
     ap.add_argument("--n", type=int, default=2000, help="val rows of --data (default 2000)")
     ap.add_argument("--seeded", action="store_true", help="refine from the oP cell instead (first idea)")
+    ap.add_argument("--trials", choices=sorted(TRIALS), help="also search aP cells from these trial rows")
     args = ap.parse_args(argv)
     if bool(args.dirs) == bool(args.data):
         ap.error("give either CIF folders or --data DATA")
@@ -107,7 +207,6 @@ def main(argv=None) -> int:
     from crystalmela.errors import CrystalmelaError
     from crystalmela_lattice_fit import indexing as ix
     from crystalmela_lattice_fit.monoclinic import fit_mono_four_line
-    from crystalmela_lattice_fit.triclinic import fit_tric
     from crystalmela_lattice_fit.plugin import pick_peaks
     import time
     source = _data_patterns(args.data, args.n, args.lab) if args.data else _cif_patterns(args.dirs, args.lab)
@@ -130,7 +229,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         Mm, fm, _, _, _ = fit_mono(q, slope, po) if args.seeded else fit_mono_four_line(q, slope)
         t1 = time.perf_counter()
-        Ma, fa, _, _, _ = fit_tric(q, slope)
+        Ma, fa, _, _, _ = fit_tric_with(q, slope, TRIALS.get(args.trials))
         spent, tric_spent = spent + t1 - t0, tric_spent + time.perf_counter() - t1
         found = {}
         for kind, (M, f) in (("aP", (Ma, fa)), ("mP", (Mm, fm)), ("oP", (Mo, fo))):

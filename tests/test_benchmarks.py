@@ -34,8 +34,13 @@ def test_lattice_diagnostics_bad_inputs(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main([])
     assert exc.value.code == 2 and "either CIF folders or --data" in capsys.readouterr().err
+    assert main([str(cifs), "--trials", "hough"]) == 0
+    assert "own lattice aP" in capsys.readouterr().out
     assert main([str(tmp_path / "none")]) == 2
     assert "no readable crystal" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main([str(cifs), "--trials", "zones"])
+    assert exc.value.code == 2 and "invalid choice: 'zones'" in capsys.readouterr().err
     assert main(["--data", str(tmp_path)]) == 2
     assert "not a built data set" in capsys.readouterr().err
 
@@ -83,6 +88,67 @@ def test_mono_trial_runs_and_refuses_empty_input(shared_cifs, tmp_path, capsys):
     assert "mP full" in out and "own lattice aP" in out and "oP (n)" in out
     assert main([str(tmp_path / "none")]) == 2
     assert "no readable crystal" in capsys.readouterr().err
+
+
+def _tric_lines(cell, drop):
+    """Q and hkl of the first 20 distinct lines of a triclinic ``cell`` (one of each ±hkl), without
+    those ``drop(h, k, l)`` marks, on the Cu Kα1 peak scale of ``indexing.peaks_q``."""
+    from itertools import product
+    from crystalmela.augment import reciprocal_metric
+    from crystalmela_lattice_fit import indexing as ix
+    R = reciprocal_metric(np.asarray(cell, float))
+    H = np.array([v for v in product(range(-6, 7), repeat=3) if any(v) and v > tuple(-x for x in v)])
+    H = H[~drop(*H.T)]
+    Q = np.einsum("ni,ij,nj->n", H, R, H)
+    order = np.argsort(Q)
+    Q, H = Q[order], H[order]
+    distinct = np.r_[True, np.diff(Q) > 2e-4]
+    Q, H = Q[distinct][:20], H[distinct][:20]
+    q, slope = ix.peaks_q(2 * np.degrees(np.arcsin(np.sqrt(Q) * 1.54056 / 2)), 1.54056)
+    return q, slope, H, R
+
+
+def _has_metric(rows, T, R) -> bool:
+    """Whether trial rows (A, …, F) hold the reciprocal metric R in the basis T (rows: three hkl), in
+    any order of its axes and up to their signs (|D|, |E|, |F| and the sign of D·E·F are what no
+    flip changes)."""
+    from itertools import permutations
+    for order in permutations(range(3)):
+        G = T[list(order)] @ R @ T[list(order)].T
+        want = np.array([G[0, 0], G[1, 1], G[2, 2], 2 * G[0, 1], 2 * G[0, 2], 2 * G[1, 2]])
+        same = (np.abs(rows[:, :3] - want[:3]) <= 3e-4).all(axis=1)
+        same &= (np.abs(np.abs(rows[:, 3:]) - np.abs(want[3:])) <= 3e-4).all(axis=1)
+        if (same & (np.sign(rows[:, 3:].prod(axis=1)) == np.sign(want[3:].prod()))).any():
+            return True
+    return False
+
+
+def test_hough_trials_recover_a_cross_term_whose_zone_lines_are_missing():
+    """Without any 0kl line but 0k0 and 00l, no zone gives the (001, 010, 100) basis its cross term F
+    and lattice_fit's trials lack that metric; the Hough trials, voting over every peak, have it."""
+    from crystalmela_lattice_fit.triclinic import tric_trials
+    mono_trial = _script("mono_trial")
+    q, slope, H, R = _tric_lines((6.3, 7.9, 9.4, 79.0, 84.0, 72.0), lambda h, k, l: (h == 0) & (k != 0) & (l != 0))
+    assert [tuple(h) for h in H[:3]] == [(0, 0, 1), (0, 1, 0), (1, 0, 0)]
+    basis = H[:3].astype(float)
+    assert not _has_metric(tric_trials(q, slope), basis, R)
+    assert _has_metric(mono_trial.hough_trials(q, slope), basis, R)
+    shipped = mono_trial.fit_tric_with(q, slope)
+    both = mono_trial.fit_tric_with(q, slope, mono_trial.hough_trials)
+    assert both[0] * both[1] ** 4 >= shipped[0] * shipped[1] ** 4          # never worse than the shipped
+
+
+def test_half_trials_read_a_second_order_line_as_an_axis():
+    """With no 001 line, 002 is the first peak: its Q/4 is the axial line 001, so the half trials hold
+    the metric in the basis (001, 010, 100), which lattice_fit's trials (observed lines only) cannot."""
+    from crystalmela_lattice_fit.triclinic import tric_trials
+    mono_trial = _script("mono_trial")
+    q, slope, H, R = _tric_lines((6.3, 7.0, 15.0, 79.0, 84.0, 72.0), lambda h, k, l: (h == 0) & (k == 0) & (l == 1))
+    first = [tuple(h) for h in H[:7]]
+    assert first[0] == (0, 0, 2) and (0, 1, 0) in first and (1, 0, 0) in first
+    basis = np.array([(0, 0, 1), (0, 1, 0), (1, 0, 0)], float)
+    assert not _has_metric(tric_trials(q, slope), basis, R)
+    assert _has_metric(mono_trial.half_trials(q, slope), basis, R)
 
 
 def test_own_cell_figure_is_reached_by_the_searches_on_their_own_patterns(shared_cifs):
@@ -376,3 +442,48 @@ def test_cif_patterns_skip_a_cif_with_nothing_on_the_grid_before_drawing_its_lab
     with_empty = list(cif_patterns([both], lab=True))
     assert [p.name for p, _, _ in with_empty] == [p.name for p, _, _ in alone]
     assert np.array_equal(with_empty[0][2].y, alone[0][2].y)
+
+
+def test_column_trial_extends_a_training_cache_and_refuses_one_it_cannot(shared_cifs, tmp_path, capsys):
+    """column_trial reads the lattice_fit cache training wrote, recomputes only its trial columns from
+    the same renderings (checked against the cache) and fits trees with and without them."""
+    main = _script("column_trial").main
+    data = tmp_path / "ds"
+    build(data, BuildSettings(synthetic=60, chunk_size=60, seed=7), workers=1, progress=False)
+    cifs = tmp_path / "cifs"
+    cifs.mkdir()
+    for path in shared_cifs[:3]:
+        (cifs / path.name).write_bytes(path.read_bytes())
+    args = [str(data), str(cifs), "--columns", "quality", "--seeds", "1", "--workers", "1"]
+    assert main(args) == 2                                     # nothing trained on it yet: no cache
+    assert "crystalmela train --model lattice_fit" in capsys.readouterr().err
+    _train(data, tmp_path / "m", model="lattice_fit")
+    capsys.readouterr()
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith(("lattice_fit ", "+ quality (4)"))]
+    assert len(rows) == 2 and all(len(line.split("/")) == 4 for line in rows)
+    cache = next((data / "features").glob("lattice_fit-*-aug*.npz"))
+    with np.load(cache) as z:
+        ids, X = z["ids"], z["X"]
+    np.savez(cache, ids=ids, X=X + 1.0)                        # not what these renderings give
+    assert main(args) == 2
+    assert "renders to other features than its cache holds" in capsys.readouterr().err
+    assert main([str(tmp_path / "none"), str(cifs), "--columns", "quality"]) == 2
+    assert "no such data set folder" in capsys.readouterr().err
+    for bad in (["--seeds", "0"], ["--columns", "width"]):
+        with pytest.raises(SystemExit) as exc:
+            main([str(data), str(cifs), "--columns", "quality", *bad])
+        assert exc.value.code == 2
+
+
+def test_quality_columns_tell_a_sharp_quiet_pattern_from_a_broad_noisy_one(shared_cifs):
+    from crystalmela.simulate import simulate
+    from crystalmela.structure import read_cif
+    column_trial = _script("column_trial")
+    eval_holdout = _script("eval_holdout")
+    crystal = read_cif(next(p for p in shared_cifs if p.stem == "test_ACSALA13"))[0]
+    clean = column_trial.quality(simulate(crystal))
+    lab = column_trial.quality(eval_holdout.lab_pattern(crystal, np.random.default_rng(0)))
+    assert 0.08 < 10 ** clean[0] < 0.2 and 10 ** clean[0] < 10 ** lab[0]        # FWHM 0.1° profile, 0.12° + Kα2
+    assert clean[1] < lab[1] and clean[2] < 0.01 < lab[2]                     # noise, background

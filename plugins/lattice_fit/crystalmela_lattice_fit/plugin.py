@@ -52,10 +52,20 @@ def pick_peaks(pattern: Pattern) -> np.ndarray:
     The background is a morphological opening (running minimum, then running maximum) over
     ``BACKGROUND_DEG``; written with NumPy for the same cold-start reason as
     ``crystalmela.features.local_maxima`` (scipy.ndimage/signal imports cost a second)."""
+    return peak_table(pattern)["two_theta"]
+
+
+def peak_table(pattern: Pattern) -> dict[str, np.ndarray]:
+    """``pick_peaks``' peaks with what they were picked from: ``two_theta`` (the peaks kept),
+    ``index`` (grid index of every picked maximum), ``ka2`` (which of those were dropped as Kα2
+    lines), ``net`` (smoothed profile minus background), ``background``, ``noise`` (counting noise
+    per point) and ``step``. Empty arrays for a pattern with nothing to pick."""
     y = np.asarray(pattern.y, dtype=float)
     step = pattern.grid.step if pattern.grid is not None else float(np.median(np.diff(pattern.x)))
+    empty = {"two_theta": np.zeros(0), "index": np.zeros(0, int), "ka2": np.zeros(0, bool), "net": np.zeros(0),
+             "background": np.zeros(0), "noise": np.zeros(0), "step": step}
     if y.size < 5:
-        return np.zeros(0)
+        return empty
     # counting noise grows as √counts: fit k in σ = k·√background robustly from the point-to-point
     # residual (most points are background), so humps and high backgrounds get a higher threshold.
     # Heights are measured on a 5-point mean, whose lower envelope sits near the mean background.
@@ -65,7 +75,7 @@ def pick_peaks(pattern: Pattern) -> np.ndarray:
     net = ys - base
     top = net.max()
     if top <= 0:
-        return np.zeros(0)
+        return empty
     root = np.sqrt(np.maximum(base, 1e-3 * top))
     noise = 1.4826 * np.median(np.abs(y - ys) / root) * root
     idx = local_maxima(y)
@@ -76,7 +86,9 @@ def pick_peaks(pattern: Pattern) -> np.ndarray:
     den = a - 2 * b + c
     off = np.where(den < 0, 0.5 * (a - c) / np.where(den < 0, den, -1.0), 0.0)
     tt = pattern.x[idx] + np.clip(off, -0.5, 0.5) * step
-    return tt[~ka2_partners(tt, net[idx])]
+    ka2 = ka2_partners(tt, net[idx])
+    return {"two_theta": tt[~ka2], "index": idx, "ka2": ka2, "net": net, "background": base, "noise": noise,
+            "step": step}
 
 
 def ka2_partners(two_theta: np.ndarray, height: np.ndarray) -> np.ndarray:

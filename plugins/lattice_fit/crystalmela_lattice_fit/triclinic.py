@@ -155,16 +155,19 @@ def _cross(q, tol, a, b):
     return np.take_along_axis(np.where(bad, 0.0, x), top, axis=1)
 
 
-def tric_trials(q, slope) -> np.ndarray:
+def tric_trials(q, slope, axes=None) -> np.ndarray:
     """Trial rows (A, B, C, D, E, F): every three of the first ``AXES_FIRST`` peaks as the axial
-    lines, cross terms from their zones (``_cross``)."""
-    trip = np.array(list(combinations(range(min(q.size, AXES_FIRST)), 3)))
-    A, B, C = q[trip].T
+    lines (or the given ``axes``: three arrays A, B, C), cross terms from their zones (``_cross``)."""
+    if axes is None:
+        trip = np.array(list(combinations(range(min(q.size, AXES_FIRST)), 3)))
+        A, B, C = q[trip].T
+    else:
+        A, B, C = axes
     tol = slope * ix.TOL_LOOSE
     D, E, F = _cross(q, tol, A, B), _cross(q, tol, A, C), _cross(q, tol, B, C)
     F = np.concatenate([F, -F], axis=1)
     nd, ne, nf = D.shape[1], E.shape[1], F.shape[1]
-    t = trip.shape[0]
+    t = A.shape[0]
     out = np.empty((t, nd, ne, nf, 6))
     out[..., 0], out[..., 1], out[..., 2] = (v[:, None, None, None] for v in (A, B, C))
     out[..., 3] = D[:, :, None, None]
@@ -187,8 +190,10 @@ def finer_lattices(P: np.ndarray, vectors: np.ndarray = HALF) -> np.ndarray:
     return np.concatenate(out)
 
 
-def fit_tric(q, slope, axis_max: float = AXIS_MAX):
+def fit_tric(q, slope, axis_max: float = AXIS_MAX, trials=None):
     """(M, fraction indexed, lines per peak, (A, B, C, D, E, F), zero shift) of the best aP cell.
+    ``trials(q, slope)`` makes the trial rows (default ``tric_trials``; benchmarks/mono_trial.py
+    tries others through it).
 
     The best ``TRIC_KEEP`` trials are ranked again beside their index-2 finer lattices
     (``finer_lattices``, version 12): when the axial lines are too weak to pick, the first peaks are
@@ -198,7 +203,7 @@ def fit_tric(q, slope, axis_max: float = AXIS_MAX):
     if q.size < MIN_PEAKS:
         return 0.0, 0.0, 0.0, None, 0.0
     q_max = q[-1] * 1.01
-    P = tric_trials(q, slope)
+    P = (trials or tric_trials)(q, slope)
     P = ix._unique_rows(np.round(P[plausible(P, q_max, axis_max)], 6))
     if len(P) == 0:
         return 0.0, 0.0, 0.0, None, 0.0
