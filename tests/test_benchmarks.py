@@ -34,13 +34,8 @@ def test_lattice_diagnostics_bad_inputs(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main([])
     assert exc.value.code == 2 and "either CIF folders or --data" in capsys.readouterr().err
-    assert main([str(cifs), "--trials", "hough"]) == 0
-    assert "own lattice aP" in capsys.readouterr().out
     assert main([str(tmp_path / "none")]) == 2
     assert "no readable crystal" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exc:
-        main([str(cifs), "--trials", "zones"])
-    assert exc.value.code == 2 and "invalid choice: 'zones'" in capsys.readouterr().err
     assert main(["--data", str(tmp_path)]) == 2
     assert "not a built data set" in capsys.readouterr().err
 
@@ -86,8 +81,13 @@ def test_mono_trial_runs_and_refuses_empty_input(shared_cifs, tmp_path, capsys):
     assert main([str(cifs)]) == 0
     out = capsys.readouterr().out
     assert "mP full" in out and "own lattice aP" in out and "oP (n)" in out
+    assert main([str(cifs), "--trials", "hough"]) == 0
+    assert "own lattice aP" in capsys.readouterr().out
     assert main([str(tmp_path / "none")]) == 2
     assert "no readable crystal" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main([str(cifs), "--trials", "zones"])
+    assert exc.value.code == 2 and "invalid choice: 'zones'" in capsys.readouterr().err
 
 
 def _tric_lines(cell, drop):
