@@ -29,10 +29,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
-from itertools import combinations
 
 COS_BETA = np.array([0.01, 0.03, 0.06, 0.1, 0.15, 0.2, 0.3])   # starting |cos β*|
 AXIS_MAX = 10       # largest index along an axis up to the last peak, for --seeded: lattice_fit's ORTHO_MAX
