@@ -106,12 +106,35 @@ class TrainRequest:
             name += "-aug" + hashlib.sha1(key.encode()).hexdigest()[:8]
         return name
 
+    def probe(self) -> np.ndarray:
+        """The extractor's features of a fixed check pattern (``_probe_pattern``), stored with every
+        feature cache written and compared on every read: a cache is found by the extractor's name and
+        version only, so one written by other feature code under the same version (a one-off
+        experiment, a change whose version was not bumped) would otherwise be trained on silently.
+        Computed once a process per extractor version, grid and preprocessing."""
+        from .plugins import get_registry
+        extractor = get_registry().feature(self.feature)
+        key = (self.feature, extractor.version, _grid_key(self.grid), self.preprocess.model_dump_json())
+        if key not in _PROBES:
+            _PROBES[key] = np.asarray(extractor.extract(_probe_pattern(self.grid, self.preprocess)), np.float32)
+        return _PROBES[key]
+
     def _cache(self, augment: bool = True) -> tuple[Path, dict[str, np.ndarray]]:
         cache = self.data / "features" / f"{self._cache_name(augment)}.npz"
         store: dict[str, np.ndarray] = {}
         if cache.exists():
             with np.load(cache, allow_pickle=False) as z:
                 store = {k: z[k] for k in z.files}
+        if "probe" in store:           # caches written before 2026-12-01 have none and are read as they are
+            from .plugins import get_registry
+            probe = self.probe()
+            if store["probe"].shape != probe.shape or not np.allclose(store["probe"], probe, rtol=1e-4, atol=1e-4,
+                                                                      equal_nan=True):
+                raise CrystalmelaError(
+                    f"{cache}: this feature cache was written by other {self.feature} code than the installed "
+                    f"extractor (version {get_registry().feature(self.feature).version}): its check pattern's features "
+                    "differ. Delete the file to compute the features again, or give the changed extractor a "
+                    "new version")
         return cache, store
 
     def features(self, split: str | None, *, augment: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +151,7 @@ class TrainRequest:
                                    progress=self.progress,
                                    desc=f"{self.feature} features {start + len(block)}/{len(missing)}",
                                    workers=self.workers, split=split)
-            store = _merge_into_cache(cache, rset.ids[block], new)
+            store = _merge_into_cache(cache, rset.ids[block], new, probe=self.probe())
         if len(missing):
             known = dict(zip(store["ids"].tolist(), range(len(store["ids"]))))
         rows = np.array([known[i] for i in rset.ids.tolist()])
@@ -183,8 +206,10 @@ class TrainRequest:
                           code_version=_code_version())
 
 
-def _merge_into_cache(cache: Path, ids: np.ndarray, X: np.ndarray) -> dict[str, np.ndarray]:
-    """Add rows to a feature cache file and return its whole content.
+def _merge_into_cache(cache: Path, ids: np.ndarray, X: np.ndarray, probe: np.ndarray | None = None
+                      ) -> dict[str, np.ndarray]:
+    """Add rows to a feature cache file and return its whole content (with ``probe``, the writer's
+    features of the check pattern, ``TrainRequest.probe``; else the file's own is kept).
 
     Several ``train`` runs on one data set (full, organic and inorganic at once) share a cache; each
     re-reads the file under an exclusive lock and adds its rows, so none overwrites another's, and
@@ -205,10 +230,34 @@ def _merge_into_cache(cache: Path, ids: np.ndarray, X: np.ndarray) -> dict[str, 
         if old:
             fresh = ~np.isin(ids, old["ids"])
             ids, X = np.concatenate([old["ids"], ids[fresh]]), np.concatenate([old["X"], X[fresh]])
+        if probe is None and "probe" in old:
+            probe = old["probe"]
+        extra = {} if probe is None else {"probe": np.asarray(probe, np.float32)}
         tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, ids=ids, X=X)
+        np.savez(tmp, ids=ids, X=X, **extra)
         tmp.replace(cache)
-    return {"ids": ids, "X": X}
+    return {"ids": ids, "X": X, **extra}
+
+
+_PROBES: dict[tuple, np.ndarray] = {}
+
+
+def _probe_pattern(grid: GridSpec, settings: PreprocessSettings) -> Pattern:
+    """A fixed check pattern on ``grid``: the first 40 lines of a triclinic cell (a general one, so
+    every lattice family's search of an indexing extractor runs on it) with fixed, uneven heights,
+    as 0.1° Gaussian peaks on a flat background, fed as training feeds a rendering (``to_input``).
+    Any feature extractor gives numbers for it; what matters is that the same code gives the same."""
+    from itertools import product
+    from .augment import reciprocal_metric
+    G = reciprocal_metric(np.array([7.1, 8.3, 9.7, 81.0, 76.0, 68.0]))
+    hkl = np.array([v for v in product(range(-4, 5), repeat=3) if v > (0, 0, 0)], float)
+    s = np.sqrt(np.sort(np.einsum("ni,ij,nj->n", hkl, G, hkl))) * grid.wavelength / 2.0
+    two_theta = 2.0 * np.degrees(np.arcsin(s[s < np.sin(np.radians(grid.two_theta_max / 2.0))]))[:40]
+    i = np.arange(two_theta.size)
+    height = 1000.0 * np.exp(-0.03 * i) * (0.2 + 0.8 * ((i * 0.618034) % 1.0))
+    x = grid.two_theta
+    y = 20.0 + sum(h * np.exp(-4.0 * np.log(2.0) * ((x - t) / 0.1) ** 2) for t, h in zip(two_theta, height))
+    return to_input(np.asarray(y, np.float32), grid, settings)
 
 
 def _grid_key(grid: GridSpec) -> str:

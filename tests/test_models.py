@@ -412,6 +412,43 @@ def test_a_killed_feature_run_keeps_its_finished_blocks_and_a_rerun_resumes(tmp_
     np.testing.assert_array_equal(y2, y)
 
 
+def test_a_feature_cache_written_by_other_code_is_refused(tmp_path, tiny_data, monkeypatch):
+    """A cache is found by the extractor's name and version; its check-pattern features tell one
+    written by other code under the same version, which training then refuses instead of using. A
+    cache written before the check existed is read as it is."""
+    import shutil
+    from crystalmela import training
+    from crystalmela.errors import CrystalmelaError
+    from crystalmela.specs import FeatureExtractor
+    data = tmp_path / "ds"
+    shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("features"))
+    reg = get_registry()
+    real = reg.feature("suzuki_inv_d2")
+    req = TrainRequest(name="extra_trees", version="-", feature=real.name, dataset="full", data=data,
+                       out_dir=tmp_path, progress=False)
+    X, _ = req.features("val")
+    cache = next((data / "features").glob("*.npz"))
+    with np.load(cache) as z:
+        np.testing.assert_array_equal(z["probe"], req.probe())
+    np.testing.assert_array_equal(req.features("val")[0], X)             # the same code reads it back
+
+    monkeypatch.setitem(reg.features, real.name,
+                        FeatureExtractor(real.name, real.version, lambda p: np.asarray(real.extract(p)) * 2))
+    monkeypatch.setattr(training, "_PROBES", {})
+    with pytest.raises(CrystalmelaError, match="written by other suzuki_inv_d2 code") as exc:
+        req.features("val")
+    assert str(cache) in str(exc.value) and "Delete the file" in str(exc.value)
+    with pytest.raises(CrystalmelaError, match="written by other"):
+        req.cached_features(["x"])
+    from crystalmela.cli import main
+    assert main(["train", "--model", "extra_trees", "--data", str(data), "--out", str(tmp_path / "m"),
+                 "--quiet", "--no-calibration"]) == 2
+
+    with np.load(cache) as z:                                            # a cache from before the check
+        np.savez(cache, ids=z["ids"], X=z["X"])
+    np.testing.assert_array_equal(req.features("val")[0], X)
+
+
 def test_feature_cache_writers_merge_rows_instead_of_overwriting(tmp_path):
     """Two processes adding rows to one cache at once (full/organic/inorganic trained side by side):
     every row of both ends up in the file, none is lost, no writer trips over the other's temp file;
