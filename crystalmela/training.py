@@ -106,17 +106,21 @@ class TrainRequest:
             name += "-aug" + hashlib.sha1(key.encode()).hexdigest()[:8]
         return name
 
-    def probe(self) -> np.ndarray:
+    def probe(self) -> np.ndarray | None:
         """The extractor's features of a fixed check pattern (``_probe_pattern``), stored with every
         feature cache written and compared on every read: a cache is found by the extractor's name and
         version only, so one written by other feature code under the same version (a one-off
         experiment, a change whose version was not bumped) would otherwise be trained on silently.
-        Computed once a process per extractor version, grid and preprocessing."""
+        Computed once a process per extractor version, grid and preprocessing; None (no check) for an
+        extractor that cannot take the check pattern, which must not stop its training."""
         from .plugins import get_registry
         extractor = get_registry().feature(self.feature)
         key = (self.feature, extractor.version, _grid_key(self.grid), self.preprocess.model_dump_json())
         if key not in _PROBES:
-            _PROBES[key] = np.asarray(extractor.extract(_probe_pattern(self.grid, self.preprocess)), np.float32)
+            try:
+                _PROBES[key] = np.asarray(extractor.extract(_probe_pattern(self.grid, self.preprocess)), np.float32)
+            except Exception:          # a third-party extractor's own limits: train without the check
+                _PROBES[key] = None
         return _PROBES[key]
 
     def _cache(self, augment: bool = True) -> tuple[Path, dict[str, np.ndarray]]:
@@ -125,16 +129,14 @@ class TrainRequest:
         if cache.exists():
             with np.load(cache, allow_pickle=False) as z:
                 store = {k: z[k] for k in z.files}
-        if "probe" in store:           # caches written before 2026-12-01 have none and are read as they are
+        probe = self.probe() if "probe" in store else None    # caches before 2026-12-01 carry none
+        if probe is not None and (store["probe"].shape != probe.shape or
+                                  not np.allclose(store["probe"], probe, rtol=1e-4, atol=1e-4, equal_nan=True)):
             from .plugins import get_registry
-            probe = self.probe()
-            if store["probe"].shape != probe.shape or not np.allclose(store["probe"], probe, rtol=1e-4, atol=1e-4,
-                                                                      equal_nan=True):
-                raise CrystalmelaError(
-                    f"{cache}: this feature cache was written by other {self.feature} code than the installed "
-                    f"extractor (version {get_registry().feature(self.feature).version}): its check pattern's features "
-                    "differ. Delete the file to compute the features again, or give the changed extractor a "
-                    "new version")
+            raise CrystalmelaError(
+                f"{cache}: this feature cache was written by other {self.feature} code than the installed "
+                f"extractor (version {get_registry().feature(self.feature).version}): its check pattern's features differ. "
+                "Delete the file to compute the features again, or give the changed extractor a new version")
         return cache, store
 
     def features(self, split: str | None, *, augment: bool = True) -> tuple[np.ndarray, np.ndarray]:

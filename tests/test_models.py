@@ -449,6 +449,34 @@ def test_a_feature_cache_written_by_other_code_is_refused(tmp_path, tiny_data, m
     np.testing.assert_array_equal(req.features("val")[0], X)
 
 
+def test_an_extractor_that_cannot_take_the_check_pattern_still_trains(tmp_path, tiny_data, monkeypatch):
+    """The check pattern is the core's idea, not the plugin's: an extractor that raises on it gets a
+    cache without a check, and its training runs as before."""
+    import shutil
+    from crystalmela import training
+    from crystalmela.specs import FeatureExtractor
+    data = tmp_path / "ds"
+    shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("features"))
+    reg = get_registry()
+    real = reg.feature("suzuki_inv_d2")
+    from crystalmela.pattern import PAPER_GRID
+    probe_y = training._probe_pattern(PAPER_GRID, training.NO_PREPROCESS).y
+
+    def picky(pattern):
+        if np.array_equal(pattern.y, probe_y):
+            raise ValueError("not a pattern this extractor takes")
+        return real.extract(pattern)
+    monkeypatch.setitem(reg.features, real.name, FeatureExtractor(real.name, real.version, picky))
+    monkeypatch.setattr(training, "_PROBES", {})
+    req = TrainRequest(name="extra_trees", version="-", feature=real.name, dataset="full", data=data,
+                       out_dir=tmp_path, progress=False)
+    X, y = req.features("val")
+    assert len(X) == len(y) > 0 and req.probe() is None
+    with np.load(next((data / "features").glob("*.npz"))) as z:
+        assert "probe" not in z.files
+    np.testing.assert_array_equal(req.features("val")[0], X)
+
+
 def test_feature_cache_writers_merge_rows_instead_of_overwriting(tmp_path):
     """Two processes adding rows to one cache at once (full/organic/inorganic trained side by side):
     every row of both ends up in the file, none is lost, no writer trips over the other's temp file;
