@@ -12,7 +12,8 @@ augmentation's ranges, and rendered by a different code path: Pearson VII peaks,
 Prints, per model and for the ensemble, top-1, top-2, balanced accuracy, weighted F1 and expected
 calibration error, raw and with each model's fitted temperature (its card's ``calibration``), and
 for the ensemble its top-1 and top-2 recall per class and how many answers are flagged unsure and
-how accurate the sure ones are; ``--json`` also keeps the ensemble's probabilities per structure. "calibrated"
+how accurate the sure ones are; ``--json`` also keeps each structure's system (``labels``) and its
+probabilities from the ensemble (``ensemble_per_structure``) and from each model (``per_structure``). "calibrated"
 is what ``predict`` shows: each model at its temperature, and the ensemble at its own when
 ``crystalmela calibrate`` fitted one for exactly these models.
 ``--models-root DIR`` scores candidate models in ``DIR/<classifier>/<dataset>/`` (as written by
@@ -160,7 +161,8 @@ def main(argv=None) -> int:
     y = np.array(labels)
     report = {"n": len(y), "skipped_unreadable": skipped, "dataset": args.dataset,
               "models_root": str(args.models_root or "installed"), "preprocess": args.preprocess,
-              "per_class": np.bincount(y, minlength=7).tolist(), "results": {}, "measured": []}
+              "per_class": np.bincount(y, minlength=7).tolist(),
+              "labels": {n: CRYSTAL_SYSTEMS[c] for n, c in zip(names, labels)}, "results": {}, "measured": []}
     print(f"{len(y)} structures ({skipped} unreadable or empty skipped); models "
           f"{args.models_root or 'installed'} for data set {args.dataset!r}; preprocessing "
           f"{args.preprocess}; classes {dict(zip(CRYSTAL_SYSTEMS, report['per_class']))}")
@@ -179,6 +181,8 @@ def main(argv=None) -> int:
             right = rows["ensemble"].argmax(axis=1) == y
             top2 = (np.argsort(-rows["ensemble"], axis=1)[:, :2] == y[:, None]).any(axis=1)
             res["ensemble_per_structure"] = {n: np.round(p, 4).tolist() for n, p in zip(names, rows["ensemble"])}
+            res["per_structure"] = {m: {n: np.round(p, 4).tolist() for n, p in zip(names, r)}
+                                    for m, r in rows.items() if m != "ensemble"}
             res["unsure"] = {"threshold": args.unsure_below, "fraction_unsure": float(1 - sure.mean()),
                              "top1_when_sure": float(right[sure].mean()) if sure.any() else None,
                              "top1_when_unsure": float(right[~sure].mean()) if (~sure).any() else None,

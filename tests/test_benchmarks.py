@@ -250,6 +250,15 @@ def test_eval_holdout_reports_recall_per_class(shared_cifs, tmp_path, capsys):
     present = [c for c, n in enumerate(report["per_class"]) if n]
     assert all((rec["top1"][c] is None) == (c not in present) for c in range(7))
     assert all(rec["top2"][c] >= rec["top1"][c] for c in present)
+    # each structure's system and every model's probabilities, the ensemble's among them
+    res = report["results"]["clean"]["calibrated"]
+    assert sorted(report["labels"]) == sorted(res["ensemble_per_structure"]) and len(report["labels"]) == 2
+    models = {m for m in res if m not in ("ensemble", "ensemble_per_structure", "per_structure", "unsure",
+                                          "ensemble_recall_per_class")}
+    assert set(res["per_structure"]) == models and "lattice_fit" in models
+    for probs in res["per_structure"].values():
+        assert sorted(probs) == sorted(report["labels"])
+        assert all(len(p) == 7 and abs(sum(p) - 1) < 1e-3 for p in probs.values())
 
 
 def _mono_cif(path, beta):
