@@ -259,6 +259,65 @@ def test_eval_holdout_reports_recall_per_class(shared_cifs, tmp_path, capsys):
     for probs in res["per_structure"].values():
         assert sorted(probs) == sorted(report["labels"])
         assert all(len(p) == 7 and abs(sum(p) - 1) < 1e-3 for p in probs.values())
+    assert _script("holdout_misses").main([str(out)]) == 0      # the report reads back structure by structure
+    assert "clean (calibrated): ensemble misses" in capsys.readouterr().out
+
+
+def _misses_report(path, labels=None, drop=None):
+    """A two-structure eval_holdout-style report: A (monoclinic) missed by the ensemble, right by
+    lattice_fit alone; B (cubic) right by the ensemble and wrong by lattice_fit."""
+    import json
+    labels = labels or {"x/A.cif": "monoclinic", "x/B.cif": "cubic"}
+    ens = {"x/A.cif": [0.05, 0.30, 0.60, 0.05, 0, 0, 0], "x/B.cif": [0, 0, 0, 0.4, 0, 0, 0.6]}
+    lf = {"x/A.cif": [0, 0.7, 0.3, 0, 0, 0, 0], "x/B.cif": [0, 0, 0, 0.6, 0, 0, 0.4]}
+    res = {"ensemble_per_structure": ens, "per_structure": {"lattice_fit": lf, "cnn_flax": ens}}
+    report = {"labels": labels, "results": {"clean": {"calibrated": res, "raw": res}}}
+    for key in drop or ():
+        report.pop(key) if key in report else res.pop(key)
+    path.write_text(json.dumps(report))
+    return path
+
+
+def test_holdout_misses_lists_misses_and_where_a_model_differs(tmp_path, capsys):
+    assert _script("holdout_misses").main([str(_misses_report(tmp_path / "r.json"))]) == 0
+    out = capsys.readouterr().out
+    assert "ensemble misses 1 of 2 at top-1, 0 at top-2" in out
+    assert "top-2 A" in out and "p 0.300 rank 2" in out and "orth 0.60  mono 0.30" in out
+    right, wrong = out.split("lattice_fit right, ensemble wrong: 1")[1].split("ensemble right, lattice_fit wrong: 1")
+    assert "A " in right and "B " not in right
+    assert "B " in wrong and "p(true) lattice_fit 0.40, ensemble 0.60" in wrong
+    assert _script("holdout_misses").main([str(tmp_path / "r.json"), "--compare", "cnn_flax"]) == 0
+    assert "cnn_flax right, ensemble wrong: 0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("missing", "not a readable eval_holdout.py --json report"),
+    ("not json", "not a readable eval_holdout.py --json report"),
+    ("a list", "no 'results' object"),
+    ("old", "older than 2026-12-01"),
+    ("no per-structure", "no per-structure probabilities for clean/calibrated"),
+    ("bad system", "'rhombic' is not a crystal system"),
+    ("unknown model", "no model 'boosted' in the report (it has cnn_flax, lattice_fit)"),
+])
+def test_holdout_misses_refuses_bad_reports(tmp_path, capsys, kind, message):
+    path = tmp_path / "r.json"
+    args = []
+    if kind == "not json":
+        path.write_text("{oops")
+    elif kind == "a list":
+        path.write_text("[1, 2]")
+    elif kind == "old":
+        _misses_report(path, drop=["labels"])
+    elif kind == "no per-structure":
+        _misses_report(path, drop=["per_structure"])
+    elif kind == "bad system":
+        _misses_report(path, labels={"x/A.cif": "rhombic", "x/B.cif": "cubic"})
+    elif kind == "unknown model":
+        _misses_report(path)
+        args = ["--compare", "boosted"]
+    assert _script("holdout_misses").main([str(path), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(path) in err
 
 
 def _mono_cif(path, beta):
