@@ -64,6 +64,17 @@ def test_known_small_case_and_calibration():
         classification_metrics(y, proba[:, :5])
 
 
+@pytest.mark.filterwarnings("error")
+def test_metrics_of_a_set_holding_one_system():
+    """Two monoclinic patterns, both answered monoclinic: every rate is 1, the confusion matrix keeps
+    all seven systems, and scikit-learn's single-label warning is not passed on."""
+    proba = np.zeros((2, 7))
+    proba[:, 1] = 1.0
+    m = classification_metrics(np.array([1, 1]), proba)
+    assert (m["accuracy"], m["top2_accuracy"], m["balanced_accuracy"], m["f1_weighted"]) == (1, 1, 1, 1)
+    assert np.array(m["confusion_matrix"]).shape == (7, 7) and m["confusion_matrix"][1][1] == 2
+
+
 def test_mean_std_over_folds():
     folds = [classification_metrics(*_random_case(100, s), per_class=True) for s in range(4)]
     s = mean_std(folds)
