@@ -21,10 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-SHORT = {"triclinic": "tric", "monoclinic": "mono", "orthorhombic": "orth", "tetragonal": "tetr",
-         "trigonal": "trig", "hexagonal": "hexa", "cubic": "cubi"}
-
-
 def load(path: Path, mode: str, compare: str):
     """(labels, {condition: (ensemble, compared model)}) of a report, each a {structure: probabilities}
     dict; raises ValueError saying what is missing."""
@@ -68,7 +64,7 @@ def main(argv=None) -> int:
         print(f"{args.report}: {exc}", file=sys.stderr)
         return 2
     ys = {n: CRYSTAL_SYSTEMS.index(s) for n, s in labels.items()}
-    short = [SHORT[s] for s in CRYSTAL_SYSTEMS]
+    short = [s[:4] for s in CRYSTAL_SYSTEMS]       # as eval_holdout.py abbreviates them
     for cond, (ens, other) in conds.items():
         names = [n for n in ens if n in ys]
         rank = {n: int(np.flatnonzero(np.argsort(-np.asarray(ens[n])) == ys[n])[0]) for n in names}
