@@ -9,13 +9,15 @@ exponential low-angle rise, 5–15 % of the strongest peak), Poisson counting no
 for the strongest peak, and a zero shift of ±0.03°. The model is fixed (not drawn from the training
 augmentation's ranges, and rendered by a different code path: Pearson VII peaks, ``profiles.render``).
 
-Prints, per model and for the ensemble, top-1, top-2, balanced accuracy, weighted F1 and expected
-calibration error, raw and with each model's fitted temperature (its card's ``calibration``), and
-for the ensemble its top-1 and top-2 recall per class and how many answers are flagged unsure and
-how accurate the sure ones are; ``--json`` also keeps each structure's system (``labels``) and its
-probabilities from the ensemble (``ensemble_per_structure``) and from each model (``per_structure``). "calibrated"
-is what ``predict`` shows: each model at its temperature, and the ensemble at its own when
-``crystalmela calibrate`` fitted one for exactly these models.
+Prints, per model and for the ensemble, top-1, top-2 (each with its 95 % Wilson interval: what the
+hold-out's size alone leaves open), balanced accuracy, weighted F1 and expected calibration error,
+raw and with each model's fitted temperature (its card's ``calibration``), and for the ensemble its
+top-1 and top-2 recall per class and how many answers are flagged unsure and how accurate the sure
+ones are; ``--json`` also keeps each structure's system (``labels``) and its probabilities from the
+ensemble (``ensemble_per_structure``) and from each model (``per_structure``). "calibrated" is what
+``predict`` shows: each model at its temperature, and the ensemble at its own when ``crystalmela
+calibrate`` fitted one for exactly these models. ``compare_reports.py`` tells whether two reports
+(a candidate's and the shipped models') differ beyond the hold-out's noise.
 ``--models-root DIR`` scores candidate models in ``DIR/<classifier>/<dataset>/`` (as written by
 ``crystalmela train --out DIR/<classifier>``) instead of the installed ones. ``--measured F=SYSTEM``
 adds a measured pattern file with its known crystal system (printed one by one: too few for rates).
@@ -93,7 +95,7 @@ def main(argv=None) -> int:
         for cond in ("clean", "lab"):
             (args.write / cond / "labels.csv").unlink(missing_ok=True)
     from crystalmela.errors import CrystalmelaError
-    from crystalmela.metrics import classification_metrics
+    from crystalmela.metrics import classification_metrics, rate_interval
     from crystalmela.plugins import get_registry
     from crystalmela.predict import predict_pattern
     from crystalmela.preprocess import parse
@@ -170,12 +172,17 @@ def main(argv=None) -> int:
         for k in modes:
             res = report["results"].setdefault(cond, {}).setdefault(k, {})
             rows = {m: np.array(v) for m, v in probs[cond, k].items()}
-            print(f"\n{cond}, {k}:  model            top-1   top-2   balanced  F1w     ECE")
+            print(f"\n{cond}, {k}:  model            top-1   top-2   balanced  F1w     ECE     "
+                  f"95% interval: top-1         top-2")
             for m, p in rows.items():
                 met = classification_metrics(y, p)
+                for key in ("accuracy", "top2_accuracy"):
+                    met[key + "_interval"] = rate_interval(round(met[key] * len(y)), len(y))
                 res[m] = met
+                (a, b), (c, d) = met["accuracy_interval"], met["top2_accuracy_interval"]
                 print(f"        {m:15s}  {met['accuracy']:.3f}   {met['top2_accuracy']:.3f}   "
-                      f"{met['balanced_accuracy']:.3f}     {met['f1_weighted']:.3f}   {met['ece']:.3f}")
+                      f"{met['balanced_accuracy']:.3f}     {met['f1_weighted']:.3f}   {met['ece']:.3f}   "
+                      f"              {a:.3f}–{b:.3f}   {c:.3f}–{d:.3f}")
             conf = rows["ensemble"].max(axis=1)
             sure = conf >= args.unsure_below
             right = rows["ensemble"].argmax(axis=1) == y

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-def load(path: Path, mode: str, compare: str):
-    """(labels, {condition: (ensemble, compared model)}) of a report, each a {structure: probabilities}
-    dict; raises ValueError saying what is missing."""
+def load(path: Path, mode: str, model: str):
+    """(labels, {condition: {structure: probabilities}}) of one model of a report ("ensemble" for the
+    combined answer); raises ValueError saying what is missing."""
     try:
         report = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -34,17 +34,33 @@ def load(path: Path, mode: str, compare: str):
     if not isinstance(labels, dict):
         raise ValueError("no per-structure systems ('labels'): written by an eval_holdout.py older than "
                          "2026-12-01; run it again with --json")
+    from crystalmela.systems import CRYSTAL_SYSTEMS
+    unknown = {n: s for n, s in labels.items() if s not in CRYSTAL_SYSTEMS}
+    if unknown:
+        name, system = next(iter(unknown.items()))
+        raise ValueError(f"labels: {system!r} is not a crystal system (structure {name})")
     out = {}
     for cond, modes in results.items():
         res = modes.get(mode) if isinstance(modes, dict) else None
         if not isinstance(res, dict) or "per_structure" not in res:
             raise ValueError(f"no per-structure probabilities for {cond}/{mode}; run eval_holdout.py "
                              "--json again")
-        if compare not in res["per_structure"]:
-            raise ValueError(f"no model {compare!r} in the report (it has "
+        if model == "ensemble":
+            out[cond] = res["ensemble_per_structure"]
+        elif model in res["per_structure"]:
+            out[cond] = res["per_structure"][model]
+        else:
+            raise ValueError(f"no model {model!r} in the report (it has "
                              f"{', '.join(sorted(res['per_structure']))})")
-        out[cond] = (res["ensemble_per_structure"], res["per_structure"][compare])
     return labels, out
+
+
+def ranks(probs: dict, labels: dict) -> dict:
+    """The rank (0 = first) each structure's probabilities give its own system."""
+    from crystalmela.systems import CRYSTAL_SYSTEMS
+    return {n: int(np.flatnonzero(np.argsort(-np.asarray(p), kind="stable")
+                                  == CRYSTAL_SYSTEMS.index(labels[n]))[0])
+            for n, p in probs.items() if n in labels}
 
 
 def main(argv=None) -> int:
@@ -53,21 +69,20 @@ def main(argv=None) -> int:
     ap.add_argument("--mode", default="calibrated", choices=["calibrated", "raw"])
     ap.add_argument("--compare", default="lattice_fit", metavar="MODEL")
     args = ap.parse_args(argv)
+    from crystalmela.metrics import paired_test
     from crystalmela.systems import CRYSTAL_SYSTEMS
     try:
-        labels, conds = load(args.report, args.mode, args.compare)
-        unknown = {n: s for n, s in labels.items() if s not in CRYSTAL_SYSTEMS}
-        if unknown:
-            name, system = next(iter(unknown.items()))
-            raise ValueError(f"labels: {system!r} is not a crystal system (structure {name})")
+        labels, ensemble = load(args.report, args.mode, "ensemble")
+        _, compared = load(args.report, args.mode, args.compare)
     except ValueError as exc:
         print(f"{args.report}: {exc}", file=sys.stderr)
         return 2
     ys = {n: CRYSTAL_SYSTEMS.index(s) for n, s in labels.items()}
     short = [s[:4] for s in CRYSTAL_SYSTEMS]       # as eval_holdout.py abbreviates them
-    for cond, (ens, other) in conds.items():
-        names = [n for n in ens if n in ys]
-        rank = {n: int(np.flatnonzero(np.argsort(-np.asarray(ens[n])) == ys[n])[0]) for n in names}
+    for cond, ens in ensemble.items():
+        other = compared[cond]
+        rank = ranks(ens, labels)
+        names = list(rank)
         missed = [n for n in names if rank[n] > 0]
         print(f"{cond} ({args.mode}): ensemble misses {len(missed)} of {len(names)} at top-1, "
               f"{sum(rank[n] > 1 for n in missed)} at top-2")
@@ -76,7 +91,10 @@ def main(argv=None) -> int:
             first = "  ".join(f"{short[i]} {p[i]:.2f}" for i in np.argsort(-p)[:3])
             print(f"  {'top-2' if rank[n] == 1 else 'MISS '} {Path(n).stem[:40]:40s} {labels[n]:12s} "
                   f"p {p[ys[n]]:.3f} rank {rank[n] + 1}   {first}")
-        right = {n: int(np.argmax(other[n])) == ys[n] for n in names if n in other}
+        right = {n: r == 0 for n, r in ranks(other, labels).items() if n in rank}
+        test = paired_test([right[n] for n in right], [rank[n] == 0 for n in right])
+        print(f"  {args.compare} alone against the ensemble at top-1: exact McNemar p = "
+              f"{test['p_value']:.2f} over the {test['only_a'] + test['only_b']} structures only one gets right")
         for title, pick in ((f"{args.compare} right, ensemble wrong", lambda n: right[n] and rank[n] > 0),
                             (f"ensemble right, {args.compare} wrong", lambda n: not right[n] and rank[n] == 0)):
             sel = [n for n in right if pick(n)]

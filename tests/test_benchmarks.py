@@ -253,6 +253,9 @@ def test_eval_holdout_reports_recall_per_class(shared_cifs, tmp_path, capsys):
     # each structure's system and every model's probabilities, the ensemble's among them
     res = report["results"]["clean"]["calibrated"]
     assert sorted(report["labels"]) == sorted(res["ensemble_per_structure"]) and len(report["labels"]) == 2
+    for key in ("accuracy", "top2_accuracy"):          # each rate with its interval, holding it
+        lo, hi = res["ensemble"][key + "_interval"]
+        assert 0 <= lo <= res["ensemble"][key] <= hi <= 1
     models = {m for m in res if m not in ("ensemble", "ensemble_per_structure", "per_structure", "unsure",
                                           "ensemble_recall_per_class")}
     assert set(res["per_structure"]) == models and "lattice_fit" in models
@@ -318,6 +321,56 @@ def test_holdout_misses_refuses_bad_reports(tmp_path, capsys, kind, message):
     assert _script("holdout_misses").main([str(path), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and str(path) in err
+
+
+def _candidate_report(path, ens=None, labels=None, conditions=("clean",)):
+    """A report in the format _misses_report writes, with the ensemble's probabilities given."""
+    import json
+    labels = labels or {"x/A.cif": "monoclinic", "x/B.cif": "cubic"}
+    ens = ens or {"x/A.cif": [0, 0.7, 0.3, 0, 0, 0, 0], "x/B.cif": [0, 0, 0, 0.4, 0, 0, 0.6]}
+    res = {"ensemble_per_structure": ens, "per_structure": {"lattice_fit": ens}}
+    path.write_text(json.dumps({"labels": labels, "results": {c: {"calibrated": res} for c in conditions}}))
+    return path
+
+
+def test_compare_reports_pairs_the_structures(tmp_path, capsys):
+    """Base misses A at top-1 (top-2) and gets B; the candidate gets both: one gained, none lost."""
+    base = _misses_report(tmp_path / "base.json")
+    cand = _candidate_report(tmp_path / "cand.json")
+    assert _script("compare_reports").main([str(base), str(cand)]) == 0
+    out = capsys.readouterr().out
+    top1, top2 = out.split("clean: 2 structures in both")[1].split("  top-2:")
+    assert "top-1: base 0.500" in top1 and "candidate 1.000" in top1
+    assert "only base right 0, only candidate right 1: exact McNemar p = 1.00" in top1
+    assert "+ A " in top1 and "- " not in top1
+    assert "base 1.000" in top2 and "only base right 0, only candidate right 0" in top2
+    # reversed, the structure is lost instead
+    assert _script("compare_reports").main([str(cand), str(base)]) == 0
+    assert "- A " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("missing", "not a readable eval_holdout.py --json report"),
+    ("unknown model", "no model 'boosted' in the report"),
+    ("systems differ", "disagree on 1 structure(s)' system, e.g. x/A.cif: monoclinic in"),
+    ("no common condition", "no condition in common"),
+    ("no common structure", "no structure in common for clean"),
+])
+def test_compare_reports_refuses_reports_it_cannot_pair(tmp_path, capsys, kind, message):
+    base = _misses_report(tmp_path / "base.json")
+    cand = tmp_path / "cand.json"
+    args = []
+    if kind == "unknown model":
+        _candidate_report(cand)
+        args = ["--model", "boosted"]
+    elif kind == "systems differ":
+        _candidate_report(cand, labels={"x/A.cif": "triclinic", "x/B.cif": "cubic"})
+    elif kind == "no common condition":
+        _candidate_report(cand, conditions=("lab",))
+    elif kind == "no common structure":
+        _candidate_report(cand, ens={"y/C.cif": [1, 0, 0, 0, 0, 0, 0]}, labels={"y/C.cif": "triclinic"})
+    assert _script("compare_reports").main([str(base), str(cand), *args]) == 2
+    assert message in capsys.readouterr().err
 
 
 def _mono_cif(path, beta):

@@ -15,7 +15,8 @@ from crystalmela.errors import CrystalmelaError
 from crystalmela.evaluation import cross_validate, evaluate_patterns, read_labels, write_report
 from crystalmela.evaluation.crossval import BASELINES, baseline_probabilities, fold_rows
 from crystalmela.evaluation.patterns import LabelsError
-from crystalmela.metrics import classification_metrics, mean_std, reliability
+from crystalmela.metrics import (classification_metrics, mean_std, paired_test, rate_interval,
+                                 reliability)
 from crystalmela.systems import CRYSTAL_SYSTEMS
 
 REQUIRED = {"accuracy", "top2_accuracy", "balanced_accuracy", "f1_weighted", "confusion_matrix"}
@@ -45,6 +46,44 @@ def test_metrics_agree_with_sklearn(seed):
     p, r, f, s = precision_recall_fscore_support(y, pred, labels=range(7), zero_division=0)
     assert [m["per_class"][c]["recall"] for c in CRYSTAL_SYSTEMS] == pytest.approx(r)
     assert [m["per_class"][c]["support"] for c in CRYSTAL_SYSTEMS] == s.tolist()
+
+
+def _wilson(k, n, z=1.959963984540054):
+    """The Wilson score interval written out, to check the library call against."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize("k, n", [(247, 266), (221, 266), (0, 10), (10, 10), (1, 1)])
+def test_rate_interval_is_wilson_and_holds_the_rate(k, n):
+    lo, hi = rate_interval(k, n)
+    assert (lo, hi) == pytest.approx(_wilson(k, n), abs=1e-9)
+    assert 0.0 <= lo <= k / n <= hi <= 1.0
+    assert rate_interval(k, n, 0.99)[0] <= lo     # wider at higher confidence
+
+
+@pytest.mark.parametrize("k, n", [(-1, 10), (11, 10), (0, 0)])
+def test_rate_interval_refuses_impossible_counts(k, n):
+    with pytest.raises(ValueError, match="0 ≤ k ≤ n"):
+        rate_interval(k, n)
+
+
+def test_paired_test_counts_only_disagreements():
+    a = np.array([True] * 6 + [True] * 50 + [False] * 10)
+    b = np.array([False] * 6 + [True] * 50 + [False] * 10)
+    r = paired_test(a, b)
+    assert (r["only_a"], r["only_b"]) == (6, 0)
+    assert r["p_value"] == pytest.approx(2 * 0.5 ** 6)            # exact two-sided binomial
+    assert paired_test(b, a)["p_value"] == pytest.approx(r["p_value"])
+    assert paired_test(a, a) == {"only_a": 0, "only_b": 0, "p_value": 1.0}
+    assert paired_test([True, False], [False, True])["p_value"] == pytest.approx(1.0)
+
+
+def test_paired_test_refuses_unpaired_vectors():
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_test([True, False], [True])
 
 
 def test_known_small_case_and_calibration():
