@@ -104,6 +104,21 @@ def main(argv=None) -> int:
     from crystalmela.structure import StructureError, read_cif
     from crystalmela.systems import CRYSTAL_SYSTEMS
 
+    measured = []                        # read first: a bad item fails before minutes of scoring
+    for item in args.measured:
+        file, sep, system = item.rpartition("=")
+        if not sep or not file:
+            print(f"--measured {item!r}: expected FILE=SYSTEM, e.g. scan.xy=trigonal", file=sys.stderr)
+            return 2
+        if system not in CRYSTAL_SYSTEMS:
+            print(f"--measured {item!r}: {system!r} is not a crystal system (one of "
+                  f"{', '.join(CRYSTAL_SYSTEMS)})", file=sys.stderr)
+            return 2
+        try:
+            measured.append((file, system, read_pattern(file)))
+        except CrystalmelaError as exc:
+            print(f"--measured: {exc}", file=sys.stderr)
+            return 2
     registry = get_registry()
     models = sorted(registry.classifiers)
     if args.models_root:
@@ -204,9 +219,8 @@ def main(argv=None) -> int:
             print(f"        ensemble top-1 < {args.unsure_below}: {u['fraction_unsure']:.0%} flagged unsure; "
                   f"top-1 {u['top1_when_sure'] or 0:.3f} when sure, {u['top1_when_unsure'] or 0:.3f} "
                   f"(top-2 {u['top2_when_unsure'] or 0:.3f}) when unsure")
-    for item in args.measured:
-        file, _, system = item.rpartition("=")
-        pred = run(read_pattern(file), True)
+    for file, system, pattern in measured:
+        pred = run(pattern, True)
         report["measured"].append({"file": file, "truth": system, "top1": pred.top1, "top2": pred.top2,
                                    "p_truth": pred.ensemble.get(system), "unsure": pred.unsure,
                                    "per_model_top1": {m: max(p, key=p.get) for m, p in pred.per_model.items()}})

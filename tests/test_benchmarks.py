@@ -228,6 +228,24 @@ def test_eval_holdout_refuses_missing_and_empty_folders(tmp_path, capsys):
     assert "no readable CIF" in capsys.readouterr().err and not list(tmp_path.glob("*.json"))
 
 
+@pytest.mark.parametrize("item, message", [
+    ("{bad}=cubic", "no reader recognises this file"),
+    ("{absent}=cubic", "no such file"),
+    ("{good}=rhombic", "'rhombic' is not a crystal system"),
+    ("{good}", "expected FILE=SYSTEM"),
+    ("=cubic", "expected FILE=SYSTEM"),
+])
+def test_eval_holdout_refuses_a_bad_measured_pattern_before_scoring(tmp_path, capsys, item, message):
+    """Each --measured item is read before the hold-out is rendered and scored (minutes), so a
+    typo costs nothing and gives the reason, not a traceback at the end."""
+    (tmp_path / "bad.xy").write_text("1 2\nfoo bar\n")
+    (tmp_path / "good.xy").write_text("".join(f"{10 + 0.02 * i:.2f} {100 + i % 7}\n" for i in range(500)))
+    item = item.format(bad=tmp_path / "bad.xy", absent=tmp_path / "absent.xy", good=tmp_path / "good.xy")
+    assert _script("eval_holdout").main([str(tmp_path), "--measured", item]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
 def test_eval_holdout_reports_recall_per_class(shared_cifs, tmp_path, capsys):
     """Two real structures: top-2 recall is never below top-1, and classes absent
     from the set get None."""
