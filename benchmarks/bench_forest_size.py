@@ -13,7 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _script import bad_input_exits_2  # noqa: E402
 
+
+@bad_input_exits_2
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2:

@@ -18,9 +18,13 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _script import bad_input_exits_2  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@bad_input_exits_2
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("pattern", nargs="?", default=str(ROOT / "examples" / "LiCoO2.RAW"))

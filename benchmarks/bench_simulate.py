@@ -23,6 +23,10 @@ def main(argv=None) -> int:
     ap.add_argument("dirs", nargs="+", type=Path)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
+    missing = [str(d) for d in args.dirs if not d.is_dir()]
+    if missing:
+        print(f"bench_simulate: not a folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
     warnings.filterwarnings("ignore")
     from pymatgen.analysis.diffraction.xrd import XRDCalculator
     from pymatgen.io.cif import CifParser

@@ -219,6 +219,23 @@ def test_mono_trial_on_data_set_rows(tiny_data, capsys, tmp_path):
     assert "--data" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("script, args, message", [
+    ("bench_augment", ["{absent}"], "not a built data set"),
+    ("bench_forest_size", ["{absent}", "random_forest"], "not a built data set"),
+    ("compare_combiners", ["{absent}"], "not a built data set"),
+    ("ensemble_members", ["{absent}"], "not a built data set"),
+    ("compare_preprocess", ["{absent}", "{absent}"], "not a built data set"),
+    ("bench_dataset", ["--cif", "{absent}"], "not a folder of CIF files"),
+    ("bench_predict", ["{absent}"], "no such file"),
+    ("bench_simulate", ["{absent}"], "not a folder"),
+])
+def test_benchmarks_refuse_missing_input_without_a_traceback(tmp_path, capsys, script, args, message):
+    absent = tmp_path / "absent"
+    assert _script(script).main([a.format(absent=absent) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(script) and message in err and str(absent) in err
+
+
 def test_eval_holdout_refuses_missing_and_empty_folders(tmp_path, capsys):
     main = _script("eval_holdout").main
     assert main([str(tmp_path / "none")]) == 2
