@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from .errors import CrystalmelaError
+from .errors import CrystalmelaError, settings_problem
 from .systems import DATASETS
 from .wavelengths import ANODES_KA1
 
@@ -19,6 +19,17 @@ def _version() -> str:
         return version("crystalmela")
     except PackageNotFoundError:
         return "unknown"
+
+
+def _port(text: str) -> int:
+    """A TCP port for --port: argparse reports anything else as a usage error (exit 2)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port 0–65535, got {text!r}")
+    return port
 
 
 def _parse_weights(text: str | None) -> dict[str, float]:
@@ -172,7 +183,8 @@ def cmd_dataset_build(args) -> int:
                                  sg_draw=args.sg_draw, axis_spread=args.axis_spread, cif_dirs=args.cif or [],
                                  seed=args.seed, chunk_size=args.chunk_size)
     except ValueError as exc:
-        raise CrystalmelaError(f"invalid data set settings: {exc}") from None
+        option = {f: "--" + f.replace("_", "-") for f in BuildSettings.model_fields} | {"cif_dirs": "--cif"}
+        raise CrystalmelaError(f"invalid data set settings: {settings_problem(exc, option)}") from None
     manifest = build(args.output, settings, workers=args.workers, scheduler=args.scheduler,
                      progress=not args.quiet)
     _print_manifest(args.output, manifest)
@@ -300,7 +312,7 @@ def _augment_settings(spec: str):
     except json.JSONDecodeError as exc:
         raise CrystalmelaError(f"{path}: line {exc.lineno}: not JSON ({exc.msg})") from None
     except (ValidationError, TypeError) as exc:
-        raise CrystalmelaError(f"{path}: not augmentation settings: {exc}") from None
+        raise CrystalmelaError(f"{path}: not augmentation settings: {settings_problem(exc)}") from None
 
 
 def cmd_calibrate(args) -> int:
@@ -484,7 +496,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     w = sub.add_parser("serve", help="run the web service (pages and JSON API)")
     w.add_argument("--host", default="127.0.0.1")
-    w.add_argument("--port", type=int, default=8000)
+    w.add_argument("--port", type=_port, default=8000)
     w.add_argument("--data-dir", help="uploads, SQLite file, secret (default ./crystalmela-data, "
                                       "or CRYSTALMELA_DATA_DIR)")
     w.add_argument("--database-url", help="any SQLAlchemy URL (default SQLite in the data dir)")

@@ -60,3 +60,20 @@ class PluginLoadError(CrystalmelaError):
 
 class PluginConflictError(CrystalmelaError):
     """Two plugins registered the same name for a reader, feature extractor or classifier."""
+
+
+def settings_problem(exc: Exception, option: dict[str, str] | None = None) -> str:
+    """A pydantic ValidationError as one line a user can act on: each bad field (renamed by
+    ``option``, e.g. to the CLI option that sets it), what was expected and what was given; pydantic's
+    own text spans several lines and ends in a documentation URL. Other exceptions: their text."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    parts = []
+    for e in errors():
+        field = ".".join(map(str, e.get("loc", ()))) or "settings"
+        field = (option or {}).get(field, field)
+        given = e.get("input")
+        got = "" if isinstance(given, dict) or given is None else f" (got {given!r})"
+        parts.append(f"{field}: {e['msg']}{got}")
+    return "; ".join(parts)

@@ -120,7 +120,7 @@ def strip_ka2(two_theta: np.ndarray, y: np.ndarray, wavelength: float = CU_KA1,
 def parse(spec: str | None) -> PreprocessSettings:
     """``"none"``, or comma-separated steps: ``ka2``, ``smooth[=POINTS]``, ``background[=HALF_WINDOW_DEG]``
     (e.g. ``"ka2,smooth=9,background=1.5"``), as the CLI's ``--preprocess`` takes them."""
-    from .errors import CrystalmelaError
+    from .errors import CrystalmelaError, settings_problem
     if spec is None or spec.strip().lower() in ("", "none"):
         return NONE
     fields: dict = {}
@@ -142,13 +142,5 @@ def parse(spec: str | None) -> PreprocessSettings:
                                        "background[=HALF_WINDOW_DEG], comma-separated, or none")
             return_value = PreprocessSettings(**fields)
         except ValueError as exc:
-            raise CrystalmelaError(f"preprocessing {item.strip()!r}: {_first_error(exc)}") from None
+            raise CrystalmelaError(f"preprocessing {item.strip()!r}: {settings_problem(exc)}") from None
     return return_value
-
-
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        e = errors()[0]
-        return f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-    return str(exc)

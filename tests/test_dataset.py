@@ -129,7 +129,20 @@ def test_axis_spread_makes_long_axes_common_and_bad_values_are_refused(tmp_path,
     with pytest.raises(ValueError, match="axis_spread"):
         BuildSettings(synthetic=10, axis_spread=0)
     assert main(["dataset", "build", str(tmp_path / "d"), "--synthetic", "4", "--axis-spread", "0"]) == 2
-    assert "axis_spread" in capsys.readouterr().err and not (tmp_path / "d").exists()
+    assert "--axis-spread: Input should be greater than 0" in capsys.readouterr().err and not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--synthetic", "-5"], "--synthetic: Input should be greater than or equal to 0 (got -5)"),
+    (["--synthetic", "4", "--chunk-size", "0"], "--chunk-size: Input should be greater than or equal to 1 (got 0)"),
+    (["--synthetic", "4", "--organic-fraction", "1.5"], "--organic-fraction: Input should be less than or equal to 1"),
+])
+def test_cli_build_names_the_option_that_is_wrong(tmp_path, capsys, args, message):
+    """One line naming the option, the rule and the value given; not pydantic's multi-line text."""
+    assert main(["dataset", "build", str(tmp_path / "d"), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "errors.pydantic.dev" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "d").exists()
 
 
 def test_cell_model_is_recorded_and_unknown_models_are_refused(tmp_path):

@@ -234,14 +234,18 @@ def test_cli_train_with_an_augment_file_records_it_in_the_calibration(tmp_path, 
 
 @pytest.mark.parametrize("augment, match", [("sometimes", "expected lab, none or a JSON file"),
                                             ("bad.json", "line 1: not JSON"),
-                                            ("wrong.json", "not augmentation settings")])
+                                            ("wrong.json", "not augmentation settings"),
+                                            ("typo.json", "counts: Input should be a valid tuple (got 'many'); "
+                                                          "nosuch: Extra inputs are not permitted (got 1)")])
 def test_cli_train_bad_augment(tmp_path, tiny_data, capsys, augment, match, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bad.json").write_text("{fwhm")
     (tmp_path / "wrong.json").write_text(json.dumps({"fwhm": [0.5, 0.1]}))
+    (tmp_path / "typo.json").write_text(json.dumps({"counts": "many", "nosuch": 1}))
     assert main(["train", "--model", "random_forest", "--data", str(tiny_data), "--augment", augment,
                  "--out", str(tmp_path / "rf"), "--quiet"]) == 2
-    assert match in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert match in err and "errors.pydantic.dev" not in err
 
 
 def test_no_augmentation_gives_the_plain_profiles(tmp_path, tiny_data):

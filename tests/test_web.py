@@ -277,3 +277,13 @@ def test_postgres_backend(pg_settings):
         runs = again.get("/api/runs").json()["runs"]
         assert len(runs) == 2 and runs[1]["top1"] and runs[0]["error"]
     assert not (pg_settings.data_dir / "crystalmela.db").exists()
+
+
+@pytest.mark.parametrize("port", ["-3", "70000", "http"])
+def test_serve_refuses_a_port_that_cannot_be(port, capsys):
+    """Checked by the CLI before the server starts: uvicorn's own message for it is a socket error."""
+    from crystalmela.cli import main
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--port", port])
+    assert exit_.value.code == 2
+    assert f"expected a TCP port 0–65535, got {port!r}" in capsys.readouterr().err
