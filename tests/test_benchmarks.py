@@ -228,12 +228,48 @@ def test_mono_trial_on_data_set_rows(tiny_data, capsys, tmp_path):
     ("bench_dataset", ["--cif", "{absent}"], "not a folder of CIF files"),
     ("bench_predict", ["{absent}"], "no such file"),
     ("bench_simulate", ["{absent}"], "not a folder"),
+    ("scan_conditions", ["{absent}"], "no such file"),
 ])
 def test_benchmarks_refuse_missing_input_without_a_traceback(tmp_path, capsys, script, args, message):
     absent = tmp_path / "absent"
     assert _script(script).main([a.format(absent=absent) for a in args]) == 2
     err = capsys.readouterr().err
     assert err.startswith(script) and message in err and str(absent) in err
+
+
+def test_scan_conditions_measures_a_real_scan_against_the_training_ranges(capsys):
+    """The bundled LiCoO2 scan: its counts, background and widths, and where they sit in the
+    augmentation's ranges (each share a probability)."""
+    example = Path(__file__).parent.parent / "examples" / "LiCoO2.RAW"
+    assert _script("scan_conditions").main([str(example), "--peaks", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "step 0.030°" in out and "38405 counts at the top" in out
+    assert out.count("°") >= 6 and "19.04° 0.1" in out         # the 003 line, ≈ 0.15° wide
+    shares = [float(v) for v in out.split("at least as mild: ")[1].replace(",", "").split()[1::2]]
+    assert len(shares) == 3 and all(0 <= v <= 1 for v in shares)
+
+
+@pytest.mark.parametrize("counts, background, fwhm, expected", [
+    (300.0, 0.4, 0.25, {"counts": 1.0, "background": 1.0, "fwhm": 1.0}),   # the harshest end: all milder
+    (50_000.0, 0.0, 0.04, {"counts": 0.0, "background": 0.1, "fwhm": 0.0}),  # only the 10 % without background
+])
+def test_scan_conditions_shares_follow_the_fields_distributions(counts, background, fwhm, expected):
+    from crystalmela.augment import AugmentSettings
+    share = _script("scan_conditions").milder_share(AugmentSettings(), counts, background, fwhm)
+    assert share == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--peaks", "0"], "--peaks must be at least 1"),
+    (["--augment", "{tmp}/absent.json"], "--augment"),
+    (["--augment", "{tmp}/typo.json"], "counts: Input should be a valid array (got 'many')"),
+])
+def test_scan_conditions_refuses_bad_options(tmp_path, capsys, args, message):
+    (tmp_path / "typo.json").write_text('{"counts": "many"}')
+    example = Path(__file__).parent.parent / "examples" / "LiCoO2.RAW"
+    argv = [str(example), *(a.format(tmp=tmp_path) for a in args)]
+    assert _script("scan_conditions").main(argv) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_eval_holdout_refuses_missing_and_empty_folders(tmp_path, capsys):
