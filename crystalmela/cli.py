@@ -347,8 +347,14 @@ def cmd_serve(args) -> int:
         from .web.settings import WebSettings
     except ImportError as exc:
         raise CrystalmelaError(f"the web service needs the 'web' extra (pip install crystalmela[web]): {exc}") from None
-    settings = WebSettings.from_env(data_dir=Path(args.data_dir) if args.data_dir else None,
-                                    database_url=args.database_url, max_upload_mb=args.max_upload_mb)
+    try:
+        settings = WebSettings.from_env(data_dir=Path(args.data_dir) if args.data_dir else None,
+                                        database_url=args.database_url, max_upload_mb=args.max_upload_mb)
+    except ValueError as exc:          # from an option or a CRYSTALMELA_* variable: name both
+        option = {f: f"--{f.replace('_', '-')} or CRYSTALMELA_{f.upper()}"
+                  for f in ("data_dir", "database_url", "max_upload_mb")}
+        option |= {f: f"CRYSTALMELA_{f.upper()}" for f in ("secure_cookies", "secret_key")}
+        raise CrystalmelaError(f"invalid web settings: {settings_problem(exc, option)}") from None
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="info")
     return EXIT_OK
 

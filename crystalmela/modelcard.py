@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ModelNotAvailableError
+from .errors import ModelNotAvailableError, settings_problem
 from .systems import CRYSTAL_SYSTEMS
 
 CARD = "model_card.json"
@@ -83,7 +83,7 @@ def read_verified(directory: str | Path) -> tuple[ModelCard, Path]:
     except FileNotFoundError:
         raise ModelNotAvailableError(f"{path}: no model card") from None
     except (ValueError, ValidationError) as exc:
-        raise ModelNotAvailableError(f"{path}: not a valid model card: {exc}") from None
+        raise ModelNotAvailableError(f"{path}: not a valid model card: {settings_problem(exc)}") from None
     weights = directory / card.weights
     if not weights.is_file():
         raise ModelNotAvailableError(f"{weights}: weights file named by the model card is missing")

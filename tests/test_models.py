@@ -78,6 +78,12 @@ def test_tampered_weights_are_refused(tmp_path, tiny_data):
     (tmp_path / "m" / "model_card.json").write_text("{not json")
     with pytest.raises(ModelNotAvailableError, match="not a valid model card"):
         read_verified(tmp_path / "m")
+    # a card missing a field names the field, in one line
+    fields = card.model_dump(mode="json")
+    del fields["sha256"]
+    (tmp_path / "m" / "model_card.json").write_text(json.dumps(fields))
+    with pytest.raises(ModelNotAvailableError, match="not a valid model card: sha256: Field required$"):
+        read_verified(tmp_path / "m")
 
 
 def test_a_model_trained_on_other_features_is_refused_not_used(tmp_path, tiny_data, monkeypatch):

@@ -287,3 +287,19 @@ def test_serve_refuses_a_port_that_cannot_be(port, capsys):
         main(["serve", "--port", port])
     assert exit_.value.code == 2
     assert f"expected a TCP port 0–65535, got {port!r}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["--max-upload-mb", "-1"], {}, "--max-upload-mb or CRYSTALMELA_MAX_UPLOAD_MB: Input should be greater than 0 (got -1.0)"),
+    ([], {"CRYSTALMELA_MAX_UPLOAD_MB": "abc"}, "--max-upload-mb or CRYSTALMELA_MAX_UPLOAD_MB: Input should be a valid number"),
+    ([], {"CRYSTALMELA_SECURE_COOKIES": "maybe"}, "CRYSTALMELA_SECURE_COOKIES: Input should be a valid boolean"),
+])
+def test_serve_names_the_setting_that_is_wrong(args, env, message, capsys, monkeypatch, tmp_path):
+    """A bad option or environment variable is refused before the server starts, naming both ways
+    to set it: not an 'internal error'."""
+    from crystalmela.cli import main
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["serve", "--data-dir", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "internal error" not in err
