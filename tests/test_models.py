@@ -238,6 +238,24 @@ def test_cli_train_with_an_augment_file_records_it_in_the_calibration(tmp_path, 
     assert "(clean_fraction 0.5)" in card.calibration["fitted_on"]
 
 
+@pytest.mark.parametrize("config, match", [
+    ({"steps": "x"}, "cnn_flax configuration: steps: Input should be a valid integer"),
+    ({"stepz": 5}, "stepz: Extra inputs are not permitted (got 5)"),
+    ({"schedule": "linear"}, "schedule: Input should be 'constant' or 'cosine' (got 'linear')"),
+    ({"select": "f1"}, "select: Input should be 'accuracy' or 'balanced_accuracy'"),
+    ({"dropout": 1.5}, "dropout: Input should be less than 1 (got 1.5)"),
+    ({"name": "huge"}, "unknown cnn_flax configuration 'huge'"),
+])
+def test_cli_train_cnn_refuses_a_bad_configuration_before_training(tmp_path, tiny_data, capsys, config, match):
+    """A typo'd key used to be ignored (training ran with the default) and a value of the wrong type
+    failed mid-run as an internal error."""
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(config))
+    assert main(["train", "--model", "cnn_flax", "--data", str(tiny_data), "--config", str(cfg),
+                 "--out", str(tmp_path / "cnn"), "--quiet"]) == 2
+    assert match in capsys.readouterr().err and not (tmp_path / "cnn").exists()
+
+
 @pytest.mark.parametrize("augment, match", [("sometimes", "expected lab, none or a JSON file"),
                                             ("bad.json", "line 1: not JSON"),
                                             ("wrong.json", "not augmentation settings"),

@@ -14,10 +14,56 @@ NETWORK_KEYS = {"arch", "downsample", "channels", "kernels", "hidden", "dropout"
                 "two_theta_low", "input_step", "input_start", "input_points"}
 
 
+def _settings_model():
+    """The training configuration's fields, types and bounds (pydantic): a typo'd key or a value of
+    the wrong kind in ``--config`` is refused by name before any training, not ignored or met as a
+    TypeError mid-run."""
+    from typing import Literal
+
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class CNNConfig(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        name: str
+        arch: Literal["fast", "logq", "paper"]
+        downsample: int | None = Field(None, ge=1)
+        channels: list[int] | None = Field(None, min_length=1)
+        kernels: list[int] | None = Field(None, min_length=1)
+        hidden: int | None = Field(None, ge=1)
+        dropout: float = Field(ge=0, lt=1)
+        log_bins: int | None = Field(None, ge=8)
+        two_theta_low: float | None = Field(None, ge=0, lt=90)
+        input_step: float | None = Field(None, gt=0)
+        input_start: float | None = Field(None, ge=0, lt=90)
+        input_points: int | None = Field(None, ge=2)
+        lr: float = Field(gt=0)
+        weight_decay: float = Field(ge=0)
+        batch: int = Field(ge=1)
+        steps: int = Field(ge=1)
+        eval_every: int = Field(ge=1)
+        patience: int = Field(ge=1)
+        balance_power: float = Field(ge=0)
+        val_size: int | None = Field(None, ge=1)
+        schedule: Literal["constant", "cosine"] | None = None
+        select: Literal["accuracy", "balanced_accuracy"] | None = None
+
+    return CNNConfig
+
+
 def _config(request) -> dict:
+    """The named configuration updated with the user's keys, checked; unset optional keys are left
+    out, so the card records what was given."""
+    from pydantic import ValidationError
+
+    from crystalmela.errors import CrystalmelaError, settings_problem
     from crystalmela.sklearn_models import named_config
-    return {**named_config("cnn_flax", CONFIGS, "fast", request.config),
-            "name": request.config.get("name", "fast")}
+    cfg = {**named_config("cnn_flax", CONFIGS, "fast", request.config),
+           "name": request.config.get("name", "fast")}
+    try:
+        return _settings_model()(**cfg).model_dump(exclude_none=True)
+    except ValidationError as exc:
+        raise CrystalmelaError(f"cnn_flax configuration: {settings_problem(exc)}") from None
 
 
 def train(request):
@@ -27,7 +73,6 @@ def train(request):
     from flax import nnx
     from tqdm import tqdm
 
-    from crystalmela.errors import CrystalmelaError
     from crystalmela.metrics import classification_metrics
 
     cfg = _config(request)
@@ -53,14 +98,10 @@ def train(request):
         # warm up, then decay to 2 % over the step budget: late steps refine instead of jittering
         lr = optax.warmup_cosine_decay_schedule(0.0, cfg["lr"], min(500, cfg["steps"] // 10 + 1),
                                                 cfg["steps"], end_value=cfg["lr"] * 0.02)
-    elif cfg.get("schedule", "constant") != "constant":
-        raise CrystalmelaError(f"cnn_flax: unknown schedule {cfg['schedule']!r} (constant or cosine)")
     # Which val metric early stopping keeps the best weights by. "balanced_accuracy" for sets where
     # one class dominates (organic: 52 % monoclinic): plain accuracy can keep an early checkpoint
     # that answers the majority class for everything.
     select = cfg.get("select", "accuracy")
-    if select not in ("accuracy", "balanced_accuracy"):
-        raise CrystalmelaError(f"cnn_flax: unknown select {select!r} (accuracy or balanced_accuracy)")
     opt = nnx.Optimizer(net, optax.adamw(lr, weight_decay=cfg["weight_decay"]), wrt=nnx.Param)
 
     @nnx.jit
