@@ -32,6 +32,20 @@ def _port(text: str) -> int:
     return port
 
 
+def _at_least(minimum: int):
+    """An argparse type for a count that must be at least ``minimum`` (workers, folds): 0 must not
+    quietly mean "the default"."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number ≥ {minimum}, got {text!r}")
+        return value
+    return parse
+
+
 def _parse_weights(text: str | None) -> dict[str, float]:
     if not text:
         return {}
@@ -251,7 +265,7 @@ def cmd_evaluate(args) -> int:
     if args.patterns:
         from .evaluation.patterns import evaluate_patterns
         from .predict import resolve_wavelength
-        if args.data or args.folds:
+        if args.data or args.folds is not None:
             raise CrystalmelaError("--patterns scores the installed models; --data/--folds are for cross-validation")
         if not args.labels:
             raise CrystalmelaError("--patterns needs --labels labels.csv (columns file,crystal_system)")
@@ -274,10 +288,10 @@ def cmd_evaluate(args) -> int:
         config = _read_config(args.config)
         if config and len(names) != 1:
             raise CrystalmelaError("--config applies to one model; give --model NAME with it")
-        report = cross_validate(names, args.data, args.dataset, folds=args.folds or 10, seed=args.seed,
-                                limit=args.limit, configs={names[0]: config} if config else None,
-                                weights=weights, workers=args.workers, scheduler=args.scheduler,
-                                progress=not args.quiet)
+        folds = 10 if args.folds is None else args.folds
+        report = cross_validate(names, args.data, args.dataset, folds=folds, seed=args.seed, limit=args.limit,
+                                configs={names[0]: config} if config else None, weights=weights,
+                                workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
     print(f"{report['n']} patterns, data set {report['dataset']}"
           + (f", {report['folds']}-fold CV (mean and std over folds)" if "folds" in report else ""))
     print(f"  {'model':24s}" + "".join(f"{t:>16s}" for _, t in COLUMNS))
@@ -465,7 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--cif", action="append", metavar="DIR", help="folder of CIF files (repeatable)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--chunk-size", type=int, default=500)
-    b.add_argument("--workers", type=int, help="processes (default: all cores)")
+    b.add_argument("--workers", type=_at_least(1), help="processes (default: all cores)")
     b.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://host:8786")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     b.set_defaults(func=cmd_dataset_build)
@@ -524,11 +538,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", default="all", help="model name(s), comma-separated, or all (default)")
     e.add_argument("--dataset", choices=DATASETS, default="full")
     e.add_argument("--data", metavar="DATA_DIR", help="cross-validation on this built data set")
-    e.add_argument("--folds", type=int, help="number of folds (default 10)")
-    e.add_argument("--limit", type=int, metavar="N", help="cross-validate a stratified sample of N patterns")
+    e.add_argument("--folds", type=_at_least(2), help="number of folds (default 10)")
+    e.add_argument("--limit", type=_at_least(1), metavar="N", help="cross-validate a stratified sample of N patterns")
     e.add_argument("--config", help="model configuration for cross-validation (name or JSON file)")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--workers", type=int, default=1, help="folds run in parallel processes (default 1)")
+    e.add_argument("--workers", type=_at_least(1), default=1, help="folds run in parallel processes (default 1)")
     e.add_argument("--scheduler", help="Dask scheduler address: folds run on the cluster")
     e.add_argument("--patterns", metavar="DIR", help="score the installed models on the files in DIR")
     e.add_argument("--labels", metavar="CSV", help="labels for --patterns: columns file,crystal_system")

@@ -150,6 +150,25 @@ def test_folds_are_disjoint_stratified_and_cover_the_rows():
         fold_rows(labels, 11, seed=0)
 
 
+@pytest.mark.parametrize("limit, folds, match", [
+    (3, 2, "--limit 3: a stratified sample needs at least one pattern of each of the 7 classes"),
+    (10, 2, "2-fold CV needs at least 2 patterns of every class present; too few:"),
+    (100, 2, None),      # 50 training rows a fold: a 10 % validation part (5) could not hold 7 classes
+    (120, 2, None),
+])
+def test_small_limits_give_a_reason_or_valid_folds(limit, folds, match):
+    """Sizes where scikit-learn's stratified splits used to raise (an 'internal error'): a reason,
+    or folds whose training part holds every class."""
+    labels = np.repeat(np.arange(7), [40, 100, 50, 20, 20, 10, 10])
+    if match:
+        with pytest.raises(CrystalmelaError, match=match):
+            fold_rows(labels, folds, seed=0, limit=limit)
+        return
+    for tr, va, te in fold_rows(labels, folds, seed=0, limit=limit):
+        assert not (set(tr) & set(va) or set(tr) & set(te) or set(va) & set(te))
+        assert set(labels[tr]) == set(range(7)) and len(va) >= 7     # the val part sized for 7 strata
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     out = tmp_path_factory.mktemp("cv") / "ds"
@@ -194,11 +213,18 @@ def test_cli_cross_validation(tiny_data, tmp_path, capsys):
     (["evaluate", "--patterns", "/nonexistent", "--labels", "x.csv"], "not a folder"),
     (["evaluate", "--patterns", "."], "needs --labels"),
     (["evaluate", "--model", "nope", "--data", "{data}"], "nope"),
-    (["evaluate", "--data", "{data}", "--folds", "1"], "at least 2"),
+    (["evaluate", "--data", "{data}", "--folds", "1"], "--folds: expected a whole number ≥ 2, got '1'"),
+    (["evaluate", "--data", "{data}", "--folds", "0"], "--folds: expected a whole number ≥ 2, got '0'"),  # was 10
+    (["evaluate", "--data", "{data}", "--workers", "0"], "--workers: expected a whole number ≥ 1"),
+    (["dataset", "build", "{data}-new", "--synthetic", "4", "--workers", "0"], "--workers: expected a whole"),
 ])
 def test_cli_bad_requests_are_one_line_errors(tiny_data, capsys, argv, message):
     argv = [a.replace("{data}", str(tiny_data)) for a in argv]
-    assert main(argv) == 2
+    try:
+        rc = main(argv)
+    except SystemExit as exc:          # argparse's usage errors
+        rc = exc.code
+    assert rc == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 

@@ -68,8 +68,12 @@ def fold_rows(labels: np.ndarray, folds: int, seed: int, limit: int | None = Non
     counts = np.bincount(labels, minlength=len(CRYSTAL_SYSTEMS))
     if folds < 2:
         raise CrystalmelaError("--folds must be at least 2")
+    strata = _strata(labels)
+    if limit is not None and strata is not None and limit < int((counts > 0).sum()):
+        raise CrystalmelaError(f"--limit {limit}: a stratified sample needs at least one pattern of each of "
+                               f"the {int((counts > 0).sum())} classes present")
     if limit is not None and limit < len(rows):
-        rows, _ = train_test_split(rows, train_size=limit, stratify=_strata(labels), random_state=seed)
+        rows, _ = train_test_split(rows, train_size=limit, stratify=strata, random_state=seed)
         rows = np.sort(rows)
         counts = np.bincount(labels[rows], minlength=len(CRYSTAL_SYSTEMS))
     present = counts[counts > 0]
@@ -81,7 +85,11 @@ def fold_rows(labels: np.ndarray, folds: int, seed: int, limit: int | None = Non
     out = []
     for train_pos, test_pos in skf.split(rows, labels[rows]):
         tr = rows[train_pos]
-        tr, va = train_test_split(tr, test_size=0.1, stratify=_strata(labels[tr]), random_state=seed)
+        strata = _strata(labels[tr])
+        n_val = int(np.ceil(0.1 * len(tr)))
+        if strata is not None:   # a stratified split puts every class on both sides; strata means each
+            n_val = max(n_val, len(np.unique(strata)))      # class has 2+ here, so the training side keeps one
+        tr, va = train_test_split(tr, test_size=n_val, stratify=strata, random_state=seed)
         out.append((np.sort(tr), np.sort(va), rows[test_pos]))
     return out
 
