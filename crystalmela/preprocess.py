@@ -69,7 +69,9 @@ def apply(y: np.ndarray, step: float, two_theta: np.ndarray, wavelength: float,
     if settings.ka2_strip:
         y = strip_ka2(two_theta, y, wavelength, settings.ka2_ratio)
     if settings.smooth_points > 1:
-        y = savgol(y, settings.smooth_points)
+        # a quadratic fit overshoots below zero at a step (the zero padding of a short scan, a
+        # detector gap); intensity cannot be negative, and the Pattern it becomes refuses it
+        y = np.clip(savgol(y, settings.smooth_points), 0, None)
     if settings.background:
         y = np.clip(y - snip(y, max(1, int(round(settings.snip_half_window_deg / step)))), 0, None)
     return y

@@ -135,6 +135,17 @@ def test_snip_and_savgol_equal_the_libraries():
         assert np.allclose(savgol(y, w), savgol_filter(y, w, 2, mode="nearest"), atol=1e-9)
 
 
+@pytest.mark.parametrize("steps", ["smooth", "smooth=4", "smooth=21", "ka2,smooth,background"])
+def test_smoothing_a_short_scan_keeps_the_intensity_non_negative(steps):
+    """A scan starting at 16° is zero-padded below it on the grid; the quadratic smoother overshoots
+    below zero at that step, which the Pattern then refused ("intensity is negative")."""
+    from crystalmela.pattern import PAPER_GRID, Pattern
+    x = np.arange(16.0, 90.0, 0.02)
+    y = 400 + 3000 * np.exp(-0.5 * ((x - 19.0) / 0.06) ** 2)
+    out = preprocess(Pattern(x, y, axis="2theta", wavelength=1.54056).to_grid(PAPER_GRID), parse(steps))
+    assert (out.y >= 0).all() and out.y.max() > 0
+
+
 def test_ka2_strip_recovers_the_ka1_profile():
     d, i = np.array([3.5, 2.5, 1.6, 1.2]), np.array([1.0, 0.6, 0.8, 0.3])
     doublet = render(d, i, settings=ProfileSettings(ka2=True))
