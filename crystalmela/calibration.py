@@ -252,7 +252,10 @@ def fit_ensemble(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0
     on ``n`` val-split patterns of the built data set ``data`` (rendered under ``augment``, each model
     fed as in training and at its own temperature) and write ``<out or ENSEMBLE_DIR>/<dataset>.json``.
     Returns the record, with the top-1 of equal weights beside that of the fitted ones, and the
-    fitted ones' top-1 cross-fitted (``crossfit_accuracy``: fitted on one half, scored on the other)."""
+    fitted ones' top-1 cross-fitted (``crossfit_accuracy``: fitted on one half, scored on the other),
+    and where it was written (``path``); a different fit already there is kept as
+    ``<dataset>.previous.json`` (``previous``), not lost."""
+    from .errors import CrystalmelaError
     from .plugins import get_registry
     from .predict import combine_rows
     registry = registry or get_registry()
@@ -268,6 +271,19 @@ def fit_ensemble(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0
     if weights is not None:
         record["accuracy_crossfit"] = crossfit_accuracy(probs, y, dataset, registry=registry)
     folder = out or ENSEMBLE_DIR
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{dataset}.json").write_text(json.dumps(record, indent=1) + "\n")
-    return record
+    path = folder / f"{dataset}.json"
+    text = json.dumps(record, indent=1) + "\n"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        previous = None
+        if path.exists() and path.read_text() != text:
+            # one level of undo: a fit on a few patterns must not silently replace the shipped one
+            previous = path.with_name(f"{dataset}.previous.json")
+            previous.write_text(path.read_text())
+        tmp = path.with_name(f".{dataset}.json.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)                  # whole or not at all: predict never reads half a file
+    except OSError as exc:
+        raise CrystalmelaError(f"{path}: cannot write the ensemble's fit: {exc.strerror}; give --out "
+                               "a folder you can write to") from None
+    return {**record, "path": str(path), "previous": str(previous) if previous else None}

@@ -349,6 +349,11 @@ def cmd_calibrate(args) -> int:
               f"ECE {rec['ece_before']:.3f} -> {rec['ece_after']:.3f}, top-1 {rec['accuracy']:.3f}"
               + (f", {rec['accuracy_crossfit']:.3f} cross-fitted on halves" if "accuracy_crossfit" in rec else "")
               + f" (equal weights {rec['accuracy_equal_weights']:.3f}; {rec['fitted_on']})")
+        if rec["n"] < 500:
+            print(f"  note: {rec['n']} patterns are few for a fit (the shipped ones used 2,000–4,000); a "
+                  "temperature or weights fitted on them can be far off")
+        print(f"  written to {rec['path']}" + (f"; the fit it replaced is kept as {rec['previous']} "
+                                               "(copy it back to undo)" if rec["previous"] else ""))
     return EXIT_OK
 
 

@@ -12,7 +12,7 @@ from crystalmela import predict
 from crystalmela.augment import AugmentSettings
 from crystalmela.cli import main
 from crystalmela.dataset import BuildSettings, build
-from crystalmela.errors import ModelNotAvailableError
+from crystalmela.errors import CrystalmelaError, ModelNotAvailableError
 from crystalmela.modelcard import read_verified
 from crystalmela.plugins import get_registry
 from crystalmela.predict import combine_rows
@@ -577,6 +577,46 @@ def test_calibrating_a_trained_model_reuses_its_cached_val_features(tmp_path, ti
         cache.unlink()
     with pytest.raises(AssertionError, match="features computed again"):
         calibrate_trained(spec, req)
+
+
+def test_calibrate_keeps_the_fit_it_replaces(tmp_path, monkeypatch):
+    """A new fit replaces the file predict reads, whole (written aside, then renamed), and the one
+    it replaces is kept beside it: a fit on a handful of patterns must not silently erase the
+    shipped one. A folder it cannot write to is a one-line error."""
+    from crystalmela import calibration
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 7, 80)
+
+    def fake_val(dataset, data, **_):
+        probs = {}
+        for m in ("a", "b"):
+            p = rng.dirichlet(np.ones(7), len(y))
+            p[np.arange(len(y)), y] += rng.uniform(0, 1, len(y))
+            probs[m] = p / p.sum(axis=1, keepdims=True)
+        return probs, y, {"a": "1" * 64, "b": "2" * 64}
+
+    monkeypatch.setattr(calibration, "val_probabilities", fake_val)
+    out = tmp_path / "ens"
+    first = calibration.fit_ensemble("full", tmp_path, out=out)
+    assert first["path"] == str(out / "full.json") and first["previous"] is None
+    written = (out / "full.json").read_text()
+    second = calibration.fit_ensemble("full", tmp_path, out=out)
+    assert second["previous"] == str(out / "full.previous.json")
+    assert (out / "full.previous.json").read_text() == written != (out / "full.json").read_text()
+    assert "path" not in json.loads((out / "full.json").read_text())      # the record, not the return
+    assert sorted(p.name for p in out.iterdir()) == ["full.json", "full.previous.json"]
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    with pytest.raises(CrystalmelaError, match="cannot write the ensemble's fit.*give --out"):
+        calibration.fit_ensemble("full", tmp_path, out=blocked)
+
+
+def test_cli_calibrate_says_where_it_wrote_and_warns_on_few_patterns(tmp_path, tiny_data, capsys):
+    out = tmp_path / "ens"
+    assert main(["calibrate", "--data", str(tiny_data), "--dataset", "full", "--n", "5", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "note: 5 patterns are few for a fit" in text and f"written to {out / 'full.json'}" in text
+    assert "kept as" not in text and (out / "full.json").exists()
 
 
 def test_calibrate_refuses_what_it_cannot_fit_on(tmp_path, tiny_data, capsys):
