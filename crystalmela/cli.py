@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 
 from .errors import CrystalmelaError, settings_problem
@@ -402,22 +403,43 @@ def cmd_train(args) -> int:
         root = Path(args.out) if args.out else (Path(spec.model_root) if spec.model_root else None)
         if root is None:
             raise CrystalmelaError(f"classifier {spec.name!r} names no model folder; give --out DIR")
+        # trained into a staging folder and swapped in only when done: a failed or interrupted run
+        # leaves the model predict uses as it was, and the one replaced is kept as <dataset>.previous
+        target, staging = root / ds, root / f".{ds}.training"
+        shutil.rmtree(staging, ignore_errors=True)
         req = TrainRequest(name=spec.name, version=spec.version, feature=spec.feature, dataset=ds,
-                           data=data, out_dir=root / ds, grid=spec.grid, config=dict(config),
+                           data=data, out_dir=staging, grid=spec.grid, config=dict(config),
                            seed=args.seed, progress=not args.quiet, augment=augment,
                            preprocess=preprocess_parse(args.preprocess), max_train=args.max_train,
                            max_val=args.max_val, workers=args.workers)
-        card = spec.train(req)
-        if spec.load_dir is not None and not args.no_calibration:
-            from .calibration import calibrate_trained
-            cal = calibrate_trained(spec, req)
-            print(f"{spec.name} [{ds}] calibrated: T = {cal['temperature']:.3f}, ECE "
-                  f"{cal['ece_before']:.3f} -> {cal['ece_after']:.3f} ({cal['fitted_on']})")
+        try:
+            card = spec.train(req)
+            if spec.load_dir is not None and not args.no_calibration:
+                from .calibration import calibrate_trained
+                cal = calibrate_trained(spec, req)
+                print(f"{spec.name} [{ds}] calibrated: T = {cal['temperature']:.3f}, ECE "
+                      f"{cal['ece_before']:.3f} -> {cal['ece_after']:.3f} ({cal['fitted_on']})")
+            previous = _swap_in(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         val = card.metrics.get("val", {})
-        print(f"{spec.name} [{ds}] -> {req.out_dir}: {card.size_bytes / 1e6:.2f} MB; val top-1 "
+        print(f"{spec.name} [{ds}] -> {target}: {card.size_bytes / 1e6:.2f} MB; val top-1 "
               f"{val.get('accuracy', float('nan')):.3f}, top-2 {val.get('top2_accuracy', float('nan')):.3f}, "
-              f"balanced {val.get('balanced_accuracy', float('nan')):.3f}")
+              f"balanced {val.get('balanced_accuracy', float('nan')):.3f}"
+              + (f"; the model it replaced is kept in {previous}" if previous else ""))
     return EXIT_OK
+
+
+def _swap_in(staging, target):
+    """Move a finished model folder into place; the folder it replaces becomes ``<name>.previous``
+    (an older one there is dropped). Returns that folder, or None when there was nothing to keep."""
+    previous = None
+    if target.exists():
+        previous = target.with_name(f"{target.name}.previous")
+        shutil.rmtree(previous, ignore_errors=True)
+        target.rename(previous)
+    staging.rename(target)
+    return previous
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -228,6 +228,27 @@ def test_a_fit_on_non_default_renderings_says_which_settings_differ(augment, say
     assert describe_rendering(augment) == says
 
 
+def test_cli_train_swaps_the_model_in_only_when_done_and_keeps_the_one_it_replaces(tmp_path, tiny_data, capsys):
+    """Retraining into a folder that holds a model (by default the plugin's shipped one) must not
+    lose it: a failed run leaves it in place, a finished one keeps it as <dataset>.previous."""
+    cfg, bad = tmp_path / "cfg.json", tmp_path / "bad.json"
+    cfg.write_text(json.dumps(TINY["random_forest"]))
+    bad.write_text(json.dumps({"n_estimators": -5}))
+    out = tmp_path / "rf"
+    argv = ["train", "--model", "random_forest", "--data", str(tiny_data), "--out", str(out), "--quiet"]
+    assert main([*argv, "--config", str(cfg)]) == 0
+    first = (out / "full" / "model_card.json").read_text()
+    assert main([*argv, "--config", str(bad)]) == 2                    # fails inside training
+    assert "n_estimators" in capsys.readouterr().err
+    assert (out / "full" / "model_card.json").read_text() == first
+    assert sorted(p.name for p in out.iterdir()) == ["full"]          # no staging folder left
+    assert main([*argv, "--config", str(cfg), "--seed", "7"]) == 0
+    assert f"the model it replaced is kept in {out / 'full.previous'}" in capsys.readouterr().out
+    assert (out / "full.previous" / "model_card.json").read_text() == first
+    assert (out / "full" / "model_card.json").read_text() != first
+    read_verified(out / "full"), read_verified(out / "full.previous")     # both whole
+
+
 def test_cli_train_with_an_augment_file_records_it_in_the_calibration(tmp_path, tiny_data):
     cfg, aug = tmp_path / "cfg.json", tmp_path / "aug.json"
     cfg.write_text(json.dumps(TINY["random_forest"]))
