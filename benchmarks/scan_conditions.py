@@ -4,9 +4,11 @@ training patterns as harsh as what diffractometers give?
     python benchmarks/scan_conditions.py FILE [FILE ...] [--peaks 8] [--augment FILE.json]
 
 For each scan (read by the project's readers, as ``predict`` reads it): the step, the counts at the
-strongest point, the background level (10th percentile of the counts over the maximum: most points
-of a powder scan are background), and the FWHM of the strongest peaks (``scipy.signal.peak_widths``
-at half height above the background; a Kα1/Kα2 doublet not resolved at low angle counts in it). Then,
+strongest point, the background level (the highest point of the SNIP background that
+``--preprocess background`` subtracts, over the maximum: the augmentation's ``background_level`` is
+defined so), and the FWHM of the strongest peaks (``scipy.signal.peak_widths`` at half height above
+that background; a Kα1/Kα2 doublet not resolved at low angle counts in it). Scans on a d or Q axis
+are skipped (widths are in ° 2θ). Then,
 for each figure, the share of training patterns that ``AugmentSettings`` (the defaults, or
 ``--augment``) renders at least as mildly, from the fields' own distributions: counts at least as
 high, background at most as high (patterns drawn without background count as milder), low-angle
@@ -43,16 +45,22 @@ def conditions(x: np.ndarray, y: np.ndarray, peaks: int) -> dict:
             "peaks": [(float(x[i]), float(w)) for i, w in zip(strongest, widths)]}
 
 
+def _below(value: float, low: float, high: float) -> float:
+    """P(X ≤ value) for X uniform on [low, high] (a point mass when low = high)."""
+    if high <= low:
+        return float(value >= low)
+    return float(np.clip((value - low) / (high - low), 0.0, 1.0))
+
+
 def milder_share(settings, counts: float, background: float, fwhm: float) -> dict:
-    """The share of augmented training patterns at least as mild as the scan, figure by figure."""
+    """The share of augmented training patterns at least as mild as the scan, figure by figure:
+    counts log-uniform (more is milder), background drawn with ``background_probability`` (none is
+    milder), the low-angle ``fwhm`` uniform."""
     lo, hi = np.log(settings.counts)
-    c = float(np.clip((np.log(max(counts, 1e-9)) - lo) / (hi - lo), 0, 1)) if hi > lo else float(counts >= settings.counts[0])
-    b_lo, b_hi = settings.background_level
-    within = float(np.clip((background - b_lo) / (b_hi - b_lo), 0, 1)) if b_hi > b_lo else float(background >= b_lo)
     p_bg = settings.background_probability
-    f_lo, f_hi = settings.fwhm
-    f = float(np.clip((fwhm - f_lo) / (f_hi - f_lo), 0, 1)) if f_hi > f_lo else float(fwhm >= f_lo)
-    return {"counts": 1 - c, "background": (1 - p_bg) + p_bg * within, "fwhm": f}
+    return {"counts": 1.0 - _below(float(np.log(max(counts, 1e-9))), lo, hi),
+            "background": (1.0 - p_bg) + p_bg * _below(background, *settings.background_level),
+            "fwhm": _below(fwhm, *settings.fwhm)}
 
 
 @bad_input_exits_2
@@ -81,6 +89,9 @@ def main(argv=None) -> int:
         return 2
     scans = [(f, read_pattern(f)) for f in args.files]      # every file read before anything is printed
     for f, pattern in scans:
+        if pattern.axis != "2theta":
+            print(f"{f}: a {pattern.axis} axis; widths are measured in ° 2θ, skipped")
+            continue
         x, y = np.asarray(pattern.x, float), np.asarray(pattern.y, float)
         c = conditions(x, y, args.peaks)
         if not c["peaks"]:

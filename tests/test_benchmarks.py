@@ -249,6 +249,16 @@ def test_scan_conditions_measures_a_real_scan_against_the_training_ranges(capsys
     assert len(shares) == 3 and all(0 <= v <= 1 for v in shares)
 
 
+def test_scan_conditions_skips_a_scan_not_on_a_2theta_axis(monkeypatch, capsys):
+    import crystalmela.reading
+    from crystalmela.pattern import Pattern
+    d = np.linspace(1.0, 8.0, 500)
+    monkeypatch.setattr(crystalmela.reading, "read_pattern",
+                        lambda f: Pattern(d, 100 + 0 * d, axis="d"))
+    assert _script("scan_conditions").main(["scan.dat"]) == 0
+    assert "scan.dat: a d axis; widths are measured in ° 2θ, skipped" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("counts, background, fwhm, expected", [
     (300.0, 0.4, 0.25, {"counts": 1.0, "background": 1.0, "fwhm": 1.0}),   # the harshest end: all milder
     (50_000.0, 0.0, 0.04, {"counts": 0.0, "background": 0.1, "fwhm": 0.0}),  # only the 10 % without background
