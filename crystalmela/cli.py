@@ -438,7 +438,12 @@ def _swap_in(staging, target):
         previous = target.with_name(f"{target.name}.previous")
         shutil.rmtree(previous, ignore_errors=True)
         target.rename(previous)
-    staging.rename(target)
+    try:
+        staging.rename(target)
+    except OSError as exc:
+        if previous is not None:
+            previous.rename(target)          # the installed model back where predict looks
+        raise CrystalmelaError(f"{target}: could not put the trained model in place: {exc.strerror}") from None
     return previous
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from typing import Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .network import CONFIGS, build, n_params, to_bytes
 
@@ -14,54 +16,46 @@ NETWORK_KEYS = {"arch", "downsample", "channels", "kernels", "hidden", "dropout"
                 "two_theta_low", "input_step", "input_start", "input_points"}
 
 
-def _settings_model():
-    """The training configuration's fields, types and bounds (pydantic): a typo'd key or a value of
-    the wrong kind in ``--config`` is refused by name before any training, not ignored or met as a
-    TypeError mid-run."""
-    from typing import Literal
+class CNNConfig(BaseModel):
+    """The training configuration's fields, types and bounds: a typo'd key or a value of the wrong
+    kind in ``--config`` is refused by name before any training, not ignored or met as a TypeError
+    mid-run. Optional fields are those only some architectures (or runs) use."""
 
-    from pydantic import BaseModel, ConfigDict, Field
+    model_config = ConfigDict(extra="forbid")
 
-    class CNNConfig(BaseModel):
-        model_config = ConfigDict(extra="forbid")
-
-        name: str
-        arch: Literal["fast", "logq", "paper"]
-        downsample: int | None = Field(None, ge=1)
-        channels: list[int] | None = Field(None, min_length=1)
-        kernels: list[int] | None = Field(None, min_length=1)
-        hidden: int | None = Field(None, ge=1)
-        dropout: float = Field(ge=0, lt=1)
-        log_bins: int | None = Field(None, ge=8)
-        two_theta_low: float | None = Field(None, ge=0, lt=90)
-        input_step: float | None = Field(None, gt=0)
-        input_start: float | None = Field(None, ge=0, lt=90)
-        input_points: int | None = Field(None, ge=2)
-        lr: float = Field(gt=0)
-        weight_decay: float = Field(ge=0)
-        batch: int = Field(ge=1)
-        steps: int = Field(ge=1)
-        eval_every: int = Field(ge=1)
-        patience: int = Field(ge=1)
-        balance_power: float = Field(ge=0)
-        val_size: int | None = Field(None, ge=1)
-        schedule: Literal["constant", "cosine"] | None = None
-        select: Literal["accuracy", "balanced_accuracy"] | None = None
-
-    return CNNConfig
+    name: str
+    arch: Literal["fast", "logq", "paper"]
+    downsample: int | None = Field(None, ge=1)
+    channels: list[int] | None = Field(None, min_length=1)
+    kernels: list[int] | None = Field(None, min_length=1)
+    hidden: int | None = Field(None, ge=1)
+    dropout: float = Field(ge=0, lt=1)
+    log_bins: int | None = Field(None, ge=8)
+    two_theta_low: float | None = Field(None, ge=0, lt=90)
+    input_step: float | None = Field(None, gt=0)
+    input_start: float | None = Field(None, ge=0, lt=90)
+    input_points: int | None = Field(None, ge=2)
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    batch: int = Field(ge=1)
+    steps: int = Field(ge=1)
+    eval_every: int = Field(ge=1)
+    patience: int = Field(ge=1)
+    balance_power: float = Field(ge=0)
+    val_size: int | None = Field(None, ge=1)
+    schedule: Literal["constant", "cosine"] | None = None
+    select: Literal["accuracy", "balanced_accuracy"] | None = None
 
 
 def _config(request) -> dict:
     """The named configuration updated with the user's keys, checked; unset optional keys are left
     out, so the card records what was given."""
-    from pydantic import ValidationError
-
     from crystalmela.errors import CrystalmelaError, settings_problem
     from crystalmela.sklearn_models import named_config
     cfg = {**named_config("cnn_flax", CONFIGS, "fast", request.config),
            "name": request.config.get("name", "fast")}
     try:
-        return _settings_model()(**cfg).model_dump(exclude_none=True)
+        return CNNConfig(**cfg).model_dump(exclude_none=True)
     except ValidationError as exc:
         raise CrystalmelaError(f"cnn_flax configuration: {settings_problem(exc)}") from None
 
