@@ -8,6 +8,7 @@ at ``EPS``.
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -117,29 +118,50 @@ def calibrate_trained(spec, request, n: int = 4000, batch: int = 500) -> dict:
 ENSEMBLE_DIR = Path(__file__).parent / "ensembles"
 
 
+ENSEMBLES_ENV = "CRYSTALMELA_ENSEMBLES"
+
+
+def ensemble_folders() -> list[Path]:
+    """Where ensemble fits are looked for: the folder ``CRYSTALMELA_ENSEMBLES`` names (one a user can
+    write to when the package is installed read-only, or a candidate's fits), then the core's own.
+    ``crystalmela calibrate`` writes to the first."""
+    env = os.environ.get(ENSEMBLES_ENV)
+    return [Path(env), ENSEMBLE_DIR] if env else [ENSEMBLE_DIR]
+
+
 def ensemble_defaults(models: dict, dataset: str, folder: Path | None = None) -> tuple[dict | None, float]:
     """(weights, temperature) fitted for exactly these loaded ``models`` (name → model with a
-    ``card``); ``(None, 1.0)`` when none were fitted for them. Weights are None for records fitted
-    with equal weights."""
-    path = (folder or ENSEMBLE_DIR) / f"{dataset}.json"
+    ``card``), from ``folder`` or else the first of ``ensemble_folders`` holding a fit for them;
+    ``(None, 1.0)`` when none was fitted for them. Weights are None for records fitted with equal
+    weights."""
+    for candidate in ([folder] if folder else ensemble_folders()):
+        found = _fit_in(candidate / f"{dataset}.json", models)
+        if found is not None:
+            return found
+    return None, 1.0
+
+
+def _fit_in(path: Path, models: dict) -> tuple[dict | None, float] | None:
+    """The fit a record holds for exactly ``models``; None when the file is missing, damaged, or
+    fitted for other models."""
     if not path.is_file():
-        return None, 1.0
+        return None
     try:
         st = path.stat()
         rec = _ensemble_record(str(path), st.st_mtime_ns, st.st_size)
         shas = {n: getattr(getattr(m, "card", None), "sha256", None) for n, m in models.items()}
         if rec.get("models") != shas:
-            return None, 1.0
+            return None
         t = float(rec["temperature"])
         w = rec.get("weights")
         if not (w == "default" or isinstance(w, dict)):
-            return None, 1.0
+            return None
         weights = {n: float(w[n]) for n in shas} if isinstance(w, dict) else None
         if weights and not (all(np.isfinite(v) and v >= 0 for v in weights.values())
                             and sum(weights.values()) > 0):
-            return None, 1.0
+            return None
     except (ValueError, KeyError, TypeError):
-        return None, 1.0
+        return None
     return weights, (t if t > 0 else 1.0)
 
 
@@ -250,8 +272,8 @@ def fit_ensemble(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0
                  registry=None, out: Path | None = None, equal_weights: bool = False) -> dict:
     """Fit the weights (unless ``equal_weights``) and temperature of the installed models' ensemble
     on ``n`` val-split patterns of the built data set ``data`` (rendered under ``augment``, each model
-    fed as in training and at its own temperature) and write ``<out or ENSEMBLE_DIR>/<dataset>.json``.
-    Returns the record, with the top-1 of equal weights beside that of the fitted ones, and the
+    fed as in training and at its own temperature) and write ``<dataset>.json`` to ``out``, else to
+    the first of ``ensemble_folders``. Returns the record, with the top-1 of equal weights beside that of the fitted ones, and the
     fitted ones' top-1 cross-fitted (``crossfit_accuracy``: fitted on one half, scored on the other),
     and where it was written (``path``); a different fit already there is kept as
     ``<dataset>.previous.json`` (``previous``), not lost."""
@@ -270,7 +292,7 @@ def fit_ensemble(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0
                    "accuracy_equal_weights": float((equal.argmax(axis=1) == y).mean())})
     if weights is not None:
         record["accuracy_crossfit"] = crossfit_accuracy(probs, y, dataset, registry=registry)
-    folder = out or ENSEMBLE_DIR
+    folder = out or ensemble_folders()[0]
     path = folder / f"{dataset}.json"
     text = json.dumps(record, indent=1) + "\n"
     try:

@@ -632,6 +632,37 @@ def test_calibrate_keeps_the_fit_it_replaces(tmp_path, monkeypatch):
         calibration.fit_ensemble("full", tmp_path, out=blocked)
 
 
+def test_ensemble_fits_are_read_first_from_the_folder_the_environment_names(tmp_path, monkeypatch):
+    """CRYSTALMELA_ENSEMBLES: where calibrate writes and predict looks first (a package installed
+    read-only, or a candidate's fits); a fit there for other models does not hide the core's."""
+    from types import SimpleNamespace
+
+    from crystalmela import calibration
+    models = {m: SimpleNamespace(card=SimpleNamespace(sha256=c * 64)) for m, c in (("a", "1"), ("b", "2"))}
+    shas = {m: c * 64 for m, c in (("a", "1"), ("b", "2"))}
+    core, mine = tmp_path / "core", tmp_path / "mine"
+    for folder, t, fitted_for in ((core, 0.8, shas), (mine, 0.6, {**shas, "b": "9" * 64})):
+        folder.mkdir()
+        (folder / "full.json").write_text(json.dumps({"models": fitted_for, "temperature": t,
+                                                      "weights": {"a": 1.5, "b": 0.5}}))
+    monkeypatch.setattr(calibration, "ENSEMBLE_DIR", core)
+    monkeypatch.setenv("CRYSTALMELA_ENSEMBLES", str(mine))
+    assert calibration.ensemble_folders() == [mine, core]
+    assert calibration.ensemble_defaults(models, "full") == ({"a": 1.5, "b": 0.5}, 0.8)   # mine: other models
+    (mine / "full.json").write_text(json.dumps({"models": shas, "temperature": 0.6, "weights": "default"}))
+    assert calibration.ensemble_defaults(models, "full") == (None, 0.6)                    # mine wins
+    monkeypatch.delenv("CRYSTALMELA_ENSEMBLES")
+    assert calibration.ensemble_defaults(models, "full") == ({"a": 1.5, "b": 0.5}, 0.8)
+    # calibrate writes to the environment's folder, not the core's
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 7, 40)
+    monkeypatch.setattr(calibration, "val_probabilities",
+                        lambda *a, **k: ({m: rng.dirichlet(np.ones(7), 40) for m in "ab"}, y, shas))
+    monkeypatch.setenv("CRYSTALMELA_ENSEMBLES", str(tmp_path / "new"))
+    rec = calibration.fit_ensemble("organic", tmp_path)
+    assert rec["path"] == str(tmp_path / "new" / "organic.json") and not (core / "organic.json").exists()
+
+
 def test_cli_calibrate_says_where_it_wrote_and_warns_on_few_patterns(tmp_path, tiny_data, capsys):
     out = tmp_path / "ens"
     assert main(["calibrate", "--data", str(tiny_data), "--dataset", "full", "--n", "5", "--out", str(out)]) == 0
