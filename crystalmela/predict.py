@@ -46,7 +46,12 @@ def _select(registry: Registry, models: Iterable[str] | None, dataset: str) -> l
         raise UnknownModelError(f"unknown data set {dataset!r}; expected one of {', '.join(DATASETS)}")
     if models is None:
         return sorted(registry.classifiers)
+    if isinstance(models, str):            # "cnn_flax" or "a,b" as the CLI takes it, not its letters
+        models = models.split(",")
     names = [m.strip() for m in models if m.strip()]
+    if not names:
+        raise UnknownModelError("no model chosen: name at least one of "
+                                f"{', '.join(sorted(registry.classifiers))}, or leave the choice out for all")
     for n in names:
         registry.classifier(n)  # raises with the list of installed models
     return list(dict.fromkeys(names))
@@ -72,6 +77,8 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
     registry = registry or get_registry()
     names = _select(registry, models, dataset)
     check_weights(weights)
+    if not 0.0 <= unsure_below <= 1.0:
+        raise CrystalmelaError(f"unsure_below {unsure_below}: expected a probability in [0, 1]")
     gridded: dict = {}
     feats: dict = {}
     probs: dict[str, np.ndarray] = {}
@@ -146,8 +153,13 @@ def check_weights(weights: Mapping[str, float] | None) -> None:
     any model runs, rather than the combiner failing after)."""
     if not weights:
         return
-    bad = {n: w for n, w in weights.items() if not (np.isfinite(w) and w >= 0)}
-    if bad or sum(weights.values()) <= 0:
+    numbers = {n: w for n, w in weights.items()
+               if isinstance(w, (int, float, np.integer, np.floating)) and not isinstance(w, bool)}
+    if len(numbers) < len(weights):
+        n = next(n for n in weights if n not in numbers)
+        raise CrystalmelaError(f"ensemble weight of {n!r} is {weights[n]!r}, not a number")
+    bad = {n: w for n, w in numbers.items() if not (np.isfinite(w) and w >= 0)}
+    if bad or sum(numbers.values()) <= 0:
         raise CrystalmelaError("ensemble weights must be finite, non-negative and not all zero; got "
                                + ", ".join(f"{n}={w:g}" for n, w in weights.items()))
 

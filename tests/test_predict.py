@@ -48,10 +48,20 @@ def test_model_without_dataset_reports_error(toy, xy_file):
     (dict(wavelength=1.5, anode="Cu"), "not both"),
     (dict(anode="Xx"), "unknown anode"),
     (dict(wavelength=154.06), "outside 0.1–5"),
+    (dict(models=[]), "no model chosen: name at least one of"),            # was an empty answer
+    (dict(models=" , "), "no model chosen"),
+    (dict(weights={"toy_a": "2"}), "weight of 'toy_a' is '2', not a number"),   # was a TypeError
+    (dict(unsure_below=3), r"unsure_below 3: expected a probability in \[0, 1\]"),   # was accepted
 ])
 def test_bad_arguments(toy, xy_file, kw, msg):
     with pytest.raises(cm.CrystalmelaError, match=msg):
         cm.predict(xy_file, **kw)
+
+
+def test_models_may_be_one_comma_separated_string(toy, xy_file):
+    """As the CLI takes them; a plain string used to be read letter by letter ("unknown model 't'")."""
+    assert set(cm.predict(xy_file, models="toy_a").per_model) == {"toy_a"}
+    assert set(cm.predict(xy_file, models="toy_a, toy_b").per_model) == {"toy_a", "toy_b"}
 
 
 def test_anode_sets_wavelength(toy, xy_file):
