@@ -249,7 +249,7 @@ def test_fit_weights_gradient_matches_finite_differences(monkeypatch):
 
 def test_unsure_flag(toy, xy_file):
     import crystalmela as cm
-    pred = cm.predict(xy_file, models=["toy_a"], unsure_below=1.01)
+    pred = cm.predict(xy_file, models=["toy_a"], unsure_below=1.0)     # the highest threshold allowed
     assert pred.unsure and pred.to_json()["unsure"] is True
     assert not cm.predict(xy_file, models=["toy_a"], unsure_below=0.0).unsure
 
