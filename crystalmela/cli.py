@@ -390,9 +390,6 @@ def cmd_train(args) -> int:
     if spec.train is None:
         raise CrystalmelaError(f"classifier {spec.name!r} does not offer training")
     from .preprocess import parse as preprocess_parse
-    for flag, value in (("--max-train", args.max_train), ("--max-val", args.max_val), ("--workers", args.workers)):
-        if value is not None and value < 1:
-            raise CrystalmelaError(f"{flag} must be a positive number, not {value}")
     config = _read_config(args.config)
     augment = _augment_settings(args.augment)
     data = Path(args.data)
@@ -527,11 +524,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", help="a named configuration of the model (e.g. paper) or a JSON file")
     t.add_argument("--out", help="model folder (default: the plugin's own models/ folder)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--max-train", type=int, default=None, metavar="N",
+    t.add_argument("--max-train", type=_at_least(1), default=None, metavar="N",
                    help="train on a random subset of N training patterns (drawn from --seed)")
-    t.add_argument("--max-val", type=int, default=None, metavar="N",
+    t.add_argument("--max-val", type=_at_least(1), default=None, metavar="N",
                    help="score on a random subset of N validation patterns (drawn from --seed)")
-    t.add_argument("--workers", type=int, default=1, metavar="N",
+    t.add_argument("--workers", type=_at_least(1), default=1, metavar="N",
                    help="processes computing the features a feature-based model has not cached yet "
                         "(the same features for any N); with --dataset all the later data sets reuse "
                         "the rows the earlier ones cached")

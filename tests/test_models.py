@@ -171,13 +171,13 @@ def test_cli_train_on_a_subset(tmp_path, tiny_data, capsys):
     card = json.loads((tmp_path / "lf" / "full" / "model_card.json").read_text())
     assert card["metrics"]["train_size"] == 50 and card["metrics"]["val"]["n"] == 10
     assert card["data"]["max_train"] == 50 and card["data"]["max_val"] == 10
-    for bad in ("0", "-3"):
-        assert main(["train", "--model", "lattice_fit", "--data", str(tiny_data), "--out",
-                     str(tmp_path / "x"), "--max-train", bad]) == 2
-        assert "--max-train must be a positive number" in capsys.readouterr().err
-    assert main(["train", "--model", "lattice_fit", "--data", str(tiny_data), "--out", str(tmp_path / "x"),
-                 "--workers", "0"]) == 2
-    assert "--workers must be a positive number, not 0" in capsys.readouterr().err
+    for flag, bad in (("--max-train", "0"), ("--max-train", "-3"), ("--max-val", "0"), ("--workers", "0")):
+        with pytest.raises(SystemExit) as exit_:                 # argparse's usage error
+            main(["train", "--model", "lattice_fit", "--data", str(tiny_data), "--out", str(tmp_path / "x"),
+                  flag, bad])
+        assert exit_.value.code == 2
+        assert f"{flag}: expected a whole number ≥ 1, got '{bad}'" in capsys.readouterr().err
+        assert not (tmp_path / "x").exists()
     assert "estimator" not in card["settings"]                   # lattice_fit's default: extra trees
 
 
