@@ -63,12 +63,13 @@ UNSURE_BELOW = 0.5
 def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, dataset: str = "full", *,
                     wavelength: float | None = None, weights: Mapping[str, float] | None = None,
                     registry: Registry | None = None, preprocess: PreprocessSettings | None = None,
-                    calibrate: bool = True, unsure_below: float = UNSURE_BELOW) -> Prediction:
+                    calibrate: bool = True, unsure_below: float = UNSURE_BELOW, explain: bool = True) -> Prediction:
     """Run every chosen classifier on one pattern and combine them.
 
     ``preprocess``: the clean-up applied after gridding; None = each model's own (what its card says
     it was trained with). ``calibrate``: apply each model's fitted temperature. The prediction is
-    flagged ``unsure`` when the ensemble's top-1 probability is below ``unsure_below``.
+    flagged ``unsure`` when the ensemble's top-1 probability is below ``unsure_below``. ``explain``:
+    gather what each model's features found (``FeatureExtractor.explain``) into ``evidence``.
 
     Each model runs on its own: a failure becomes an entry of ``errors`` and the others still answer.
     If every model fails because the pattern cannot be put on their grid, the input is at fault and a
@@ -88,6 +89,8 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
     notes: list[str] = []
     applied: dict[str, str] = {}
     temperatures: dict[str, float] = {}
+    said: dict = {}
+    evidence: dict[str, list[str]] = {}
     for name in names:
         spec = registry.classifier(name)
         versions[name] = spec.version
@@ -99,7 +102,9 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
             key = (spec.grid, spec.feature, pre)
             if key not in feats:
                 ready = apply_preprocess(gridded[spec.grid], pre)
-                feats[key] = np.asarray(registry.feature(spec.feature).extract(ready))
+                extractor = registry.feature(spec.feature)
+                feats[key] = np.asarray(extractor.extract(ready))
+                said[key] = _explain(extractor, ready, notes) if explain else []
             applied[name] = pre.describe()
             p = _check_probs(name, model.predict_proba(feats[key][None, ...]))
             t = temperature_of(model) if calibrate else 1.0
@@ -107,6 +112,8 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
                 p = scale(p, t)
                 temperatures[name] = t
             probs[name] = p
+            if said.get(key):
+                evidence[name] = said[key]
         except PatternError as exc:
             pattern_errors.append(str(exc))
             errors[name] = str(exc)
@@ -145,7 +152,25 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
                       top1=top1, top2=top2, errors=errors, reader=pattern.reader,
                       wavelength=used_wl, notes=notes, model_versions=versions,
                       preprocessing=applied, temperatures=temperatures, unsure=unsure,
-                      unsure_below=unsure_below)
+                      unsure_below=unsure_below, evidence=evidence)
+
+
+def _explain(extractor, pattern: Pattern, notes: list[str]) -> list[str]:
+    """The extractor's ``explain`` lines for the pattern it just saw; a failure or a wrong return
+    becomes a note (the prediction stands without it)."""
+    if extractor.explain is None:
+        return []
+    try:
+        lines = extractor.explain(pattern)
+    except Exception as exc:  # a plugin bug: say so, keep the answer
+        notes.append(f"feature extractor {extractor.name} could not explain what it found: "
+                     f"{type(exc).__name__}: {exc}")
+        return []
+    if not isinstance(lines, (list, tuple)) or not all(isinstance(x, str) for x in lines):
+        notes.append(f"feature extractor {extractor.name}: explain returned {type(lines).__name__}, "
+                     f"expected a list of lines of text")
+        return []
+    return list(lines)
 
 
 def check_weights(weights: Mapping[str, float] | None) -> None:
@@ -184,7 +209,7 @@ def combine_rows(probabilities: Mapping[str, np.ndarray], dataset: str = "full",
 def predict(path: str | os.PathLike, models: Iterable[str] | None = None, dataset: str = "full", *,
             wavelength: float | None = None, anode: str | None = None, reader: str | None = None,
             weights: Mapping[str, float] | None = None, preprocess: PreprocessSettings | None = None,
-            calibrate: bool = True, unsure_below: float = UNSURE_BELOW) -> Prediction:
+            calibrate: bool = True, unsure_below: float = UNSURE_BELOW, explain: bool = True) -> Prediction:
     """Predict the crystal system of the pattern in ``path``.
 
     :param models: classifier names (default: every installed classifier).
@@ -197,10 +222,13 @@ def predict(path: str | os.PathLike, models: Iterable[str] | None = None, datase
         default: what each model was trained with.
     :param calibrate: apply each model's fitted temperature (default on).
     :param unsure_below: flag the result ``unsure`` when the ensemble's top-1 is below this.
+    :param explain: fill ``evidence`` with what each model's features found (lattice_fit: the cells
+        that index the peaks), when their extractor says.
     """
     wl = resolve_wavelength(wavelength, anode)
     registry = get_registry()
     names = _select(registry, models, dataset)  # fail on a bad model name before reading anything
     pattern = read_pattern(path, reader=reader, registry=registry)
     return predict_pattern(pattern, names, dataset, wavelength=wl, weights=weights, registry=registry,
-                           preprocess=preprocess, calibrate=calibrate, unsure_below=unsure_below)
+                           preprocess=preprocess, calibrate=calibrate, unsure_below=unsure_below,
+                           explain=explain)

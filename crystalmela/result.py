@@ -39,6 +39,8 @@ class Prediction(BaseModel):
     preprocessing: dict[str, str] = Field(default_factory=dict, description="per model: what ran")
     temperatures: dict[str, float] = Field(default_factory=dict, description="calibration applied")
     unsure: bool = Field(False, description="ensemble top-1 below unsure_below: read top-2 instead")
+    evidence: dict[str, list[str]] = Field(default_factory=dict,
+                                           description="per model: what its features found (FeatureExtractor.explain)")
     unsure_below: float = 0.5
 
     @property
@@ -48,7 +50,8 @@ class Prediction(BaseModel):
     def to_json(self) -> dict:
         return {"path": self.path, "dataset": self.dataset, "per_model": self.per_model,
                 "ensemble": self.ensemble, "top1": self.top1, "top2": self.top2, "errors": self.errors,
-                "unsure": self.unsure, "preprocessing": self.preprocessing, "temperatures": self.temperatures}
+                "unsure": self.unsure, "preprocessing": self.preprocessing, "temperatures": self.temperatures,
+                "evidence": self.evidence}
 
 
 def format_table(pred: Prediction) -> str:
@@ -73,6 +76,9 @@ def format_table(pred: Prediction) -> str:
                          f"read it as {pred.top1} or {pred.top2}")
     else:
         lines.append("  no model produced a prediction")
+    for name, said in pred.evidence.items():
+        lines.append(f"  {name}: {said[0]}")
+        lines.extend(f"    {line}" for line in said[1:])
     for name, msg in pred.errors.items():
         lines.append(f"  error [{name}]: {msg}")
     if pred.temperatures:

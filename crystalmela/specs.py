@@ -64,6 +64,11 @@ class FeatureExtractor:
         features), ``{version: n}``: a version that only appended columns. Models trained on such a
         version keep working, fed those first ``n`` columns, so the models of one classifier can be
         retrained one data set at a time.
+    :param explain: optional ``explain(pattern_on_grid) -> list[str]``: a few lines saying what the
+        features found that a person can check (lattice_fit: the unit cells that index the peaks,
+        with their figures of merit). ``predict`` shows them under the probabilities of every model
+        fed these features. It gets the pattern ``extract`` got; it must not change the answer, and
+        a failure in it becomes a note, never a lost prediction.
     """
 
     name: str
@@ -71,11 +76,14 @@ class FeatureExtractor:
     extract: Callable[[Pattern], np.ndarray]
     description: str = ""
     prefixes: dict[str, int] = field(default_factory=dict)
+    explain: Callable[[Pattern], list[str]] | None = None
 
     def __post_init__(self):
         _check_name("feature extractor", self.name)
         if not callable(self.extract):
             raise ValueError(f"feature extractor {self.name}: extract must be callable")
+        if self.explain is not None and not callable(self.explain):
+            raise ValueError(f"feature extractor {self.name}: explain must be callable or None")
         for old, n in self.prefixes.items():
             if old == self.version or not isinstance(n, int) or isinstance(n, bool) or n < 1:
                 raise ValueError(f"feature extractor {self.name}: prefixes maps an earlier version to a "

@@ -558,3 +558,80 @@ def test_the_symmetry_columns_of_simulated_patterns():
     assert tric[:4].tolist() == [0, 0, 0, lattice_symmetry.NO_AXIS]
     assert mono[4] == 1
     assert ortho[0] == 3 and ortho[4] == 3
+
+
+# ---- what predict shows a user under lattice_fit's probabilities: the cells that index the peaks ----
+
+def _numbers(line: str) -> dict[str, float]:
+    """The a, b, c, α, β, γ, M… values of one ``cells.describe`` line."""
+    words = line.replace("Å", "").replace("°", "").split()
+    return {w: float(words[i + 1]) for i, w in enumerate(words[:-1])
+            if w in ("a", "b", "c", "α", "β", "γ") or w.startswith("M")}
+
+
+@pytest.mark.parametrize("name", CRYSTALS)
+def test_explain_puts_the_crystal_s_own_cell_first_with_its_parameters(name):
+    from crystalmela_lattice_fit import plugin
+    crystal, family = CRYSTALS[name]
+    lines = plugin.explain(simulate(crystal))
+    assert lines[0].startswith("cells that index the first")
+    first = lines[1]
+    assert first.split()[0] == family
+    got = _numbers(first)
+    want = sorted(crystal.cell[:3])
+    lengths = sorted(v for k, v in got.items() if k in "abc")
+    # the free lengths: a (cubic), a and c, or a b c (the orthorhombic axes come sorted by length)
+    assert all(any(abs(x - w) < 0.005 for w in want) for x in lengths)
+    n = int(lines[0].split("first ")[1].split()[0])
+    assert f"{n}/{n}" in first and got[f"M{n}"] > 10
+
+
+def test_explain_shows_a_monoclinic_and_a_triclinic_cell_as_their_lattices_are():
+    from crystalmela_lattice_fit import cells, plugin
+    mono = plugin.explain(simulate(MONOCLINIC))[1]
+    assert mono.startswith("mP monoclinic")
+    got = _numbers(mono)
+    assert sorted([got["a"], got["b"], got["c"]]) == pytest.approx([7.0, 9.0, 11.0], abs=0.01)
+    assert got["β"] == pytest.approx(104.0, abs=0.05)
+    tric = plugin.explain(simulate(TRICLINIC))[1]
+    assert tric.startswith("aP triclinic")
+    got = _numbers(tric)
+    reduced = gemmi.GruberVector(gemmi.UnitCell(5.13, 6.37, 7.71, 77.3, 83.9, 95.2), "P")
+    reduced.niggli_reduce()
+    assert [got[k] for k in ("a", "b", "c", "α", "β", "γ")] == \
+        pytest.approx(list(reduced.get_cell().parameters), abs=0.02)
+    assert cells.direct_parameters("aP", [1.0, 1.0, 1.0, 3.0, 0.0, 0.0]) is None      # not a metric
+
+
+@pytest.mark.parametrize("family, params, cell", [
+    ("cF", [1 / 3.615**2], (3.615, 3.615, 3.615, 90, 90, 90)),
+    ("tI", [1 / 4.0**2, 1 / 9.0**2], (4.0, 4.0, 9.0, 90, 90, 90)),
+    ("hP", [4 / (3 * 3.209**2), 1 / 5.211**2], (3.209, 3.209, 5.211, 90, 90, 120)),
+    ("oP", [1 / 9.87**2, 1 / 7.43**2, 1 / 5.21**2], (9.87, 7.43, 5.21, 90, 90, 90)),
+])
+def test_each_family_s_parameters_give_its_direct_cell(family, params, cell):
+    from crystalmela_lattice_fit import cells
+    assert cells.direct_parameters(family, params) == pytest.approx(cell, abs=1e-9)
+
+
+def test_explain_needs_no_extract_first_and_says_the_same():
+    """predict calls extract then explain, which reuses the search; alone, explain searches itself."""
+    from crystalmela_lattice_fit import plugin
+    pattern = simulate(CRYSTALS["rutile (tP)"][0])
+    alone = plugin.explain(pattern)
+    plugin.lattice_fit_features(pattern)
+    assert plugin.explain(pattern) == alone
+
+
+def test_explain_says_plainly_when_there_is_no_cell_or_only_a_doubtful_one():
+    from crystalmela_lattice_fit import cells, plugin
+    x = np.linspace(0, 90, 4501)
+    flat = plugin.explain(Pattern(x=x, y=np.full_like(x, 10.0), wavelength=WL, grid=PAPER_GRID))
+    assert flat == ["0 peaks picked: too few to try a cell"]
+    y = np.full_like(x, 10.0)
+    for t in 12 * 1.07 ** np.arange(20):        # twenty lines no lattice indexes: Q a geometric series
+        y += 1000 * np.exp(-0.5 * ((x - t) / 0.04) ** 2)
+    lines = plugin.explain(Pattern(x=x, y=y, wavelength=WL, grid=PAPER_GRID))
+    assert len(lines) > 1 and all(line.endswith("doubtful") for line in lines[1:])     # M20 < 10
+    half = {"cP": {"params": np.array([0.05]), "zero": 0.0, "M": 40.0, "fraction": 0.5}}
+    assert cells.describe(half, 20) == ["no cell indexes 75% of the first 20 peaks"]

@@ -11,7 +11,7 @@ from crystalmela import CRYSTAL_SYSTEMS
 from crystalmela.cli import main
 
 JSON_KEYS = {"path", "dataset", "per_model", "ensemble", "top1", "top2", "errors", "unsure",
-             "preprocessing", "temperatures"}
+             "preprocessing", "temperatures", "evidence"}
 
 
 def test_predict_runs_every_model_and_isolates_the_broken_one(toy, xy_file):
@@ -136,3 +136,71 @@ def test_cli_entry_point_installed(tmp_path):
     script = Path(sys.executable).parent / "crystalmela"  # the console script beside this interpreter
     r = subprocess.run([str(script), "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and "crystalmela" in r.stdout
+
+
+class ExplainingPlugin:
+    """A third party's extractor that says what it found, three ways: right, crashing, wrong type.
+    The line it writes depends on the pattern it gets, so the test sees which pattern that was."""
+
+    def __init__(self):
+        self.seen = {}
+
+    @cm.hookimpl
+    def crystalmela_feature_extractors(self):
+        def extract(p):
+            self.seen["extract"] = p
+            return np.array([float(p.y.argmax())])
+
+        def said(p):
+            self.seen["explain"] = p
+            return [f"strongest point at {p.x[p.y.argmax()]:.2f}°", "second line"]
+
+        def crash(p):
+            raise ZeroDivisionError("no peaks to divide by")
+        return [cm.FeatureExtractor("said", "1", extract, explain=said),
+                cm.FeatureExtractor("crash", "1", extract, explain=crash),
+                cm.FeatureExtractor("text", "1", extract, explain=lambda p: "one string, not lines")]
+
+    @cm.hookimpl
+    def crystalmela_classifiers(self):
+        from conftest import ConstModel
+        load = lambda ds: ConstModel([0, 0, 0, 0, 2.0, 1.0, 0])  # noqa: E731
+        return [cm.ClassifierSpec(f"by_{f}", "1", feature=f, load=load) for f in ("said", "crash", "text")]
+
+
+@pytest.fixture
+def explaining():
+    plugin = ExplainingPlugin()
+    name = cm.plugins.register(plugin, "explaining")
+    yield plugin
+    cm.plugins.unregister(name)
+
+
+def test_evidence_is_what_the_extractor_said_about_the_pattern_it_got(toy, explaining, xy_file):
+    pred = cm.predict(xy_file, models=["by_said", "toy_a"])
+    assert explaining.seen["explain"] is explaining.seen["extract"]          # the pattern extract got
+    grid = explaining.seen["extract"]
+    assert pred.evidence == {"by_said": [f"strongest point at {grid.x[grid.y.argmax()]:.2f}°", "second line"]}
+    assert pred.to_json()["evidence"] == pred.evidence
+    table = cm.result.format_table(pred)
+    assert f"  by_said: strongest point at {grid.x[grid.y.argmax()]:.2f}°\n    second line" in table
+
+
+def test_explain_off_asks_nothing(explaining, xy_file):
+    pred = cm.predict(xy_file, models=["by_said"], explain=False)
+    assert pred.evidence == {} and "explain" not in explaining.seen and pred.ok
+
+
+@pytest.mark.parametrize("model, note", [
+    ("by_crash", "feature extractor crash could not explain what it found: ZeroDivisionError: no peaks"),
+    ("by_text", "feature extractor text: explain returned str, expected a list of lines of text"),
+])
+def test_a_broken_explain_is_a_note_and_the_answer_stands(explaining, xy_file, model, note):
+    pred = cm.predict(xy_file, models=[model])
+    assert pred.ok and pred.top1 and pred.errors == {} and pred.evidence == {}
+    assert any(note in n for n in pred.notes)
+
+
+def test_explain_must_be_callable():
+    with pytest.raises(ValueError, match="explain must be callable or None"):
+        cm.FeatureExtractor("x", "1", lambda p: np.zeros(1), explain="cells")

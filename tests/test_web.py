@@ -53,6 +53,7 @@ def test_register_upload_and_history(client, settings):
     assert [x["id"] for x in history] == [runs[1]["id"], runs[0]["id"]]
     detail = client.get(f"/api/runs/{runs[0]['id']}").json()
     assert set(detail["result"]["per_model"]) == {"random_forest", "extra_trees"}
+    assert detail["result"]["evidence"] == {}          # their features have nothing to show
     assert len(detail["result"]["x"]) == len(detail["result"]["y"]) > 100
     assert client.get(f"/api/runs/{runs[0]['id']}/file").content == EXAMPLE.read_bytes()
 
@@ -190,10 +191,13 @@ def test_pages_upload_results_history(client):
     tok = _page_register(client)
     home = client.get("/").text
     assert 'value="cnn_flax"' in home and 'value="organic"' in home
-    r = client.post("/predict", data={"csrf_token": tok, "models": ["random_forest", "cnn_flax"]},
+    r = client.post("/predict", data={"csrf_token": tok, "models": ["random_forest", "cnn_flax", "lattice_fit"]},
                     files=[("files", ("LiCoO2.RAW", EXAMPLE.read_bytes()))])
     assert r.status_code == 200 and 'src="/static/plotly.min.js"' in r.text
     assert 'id="pattern-1"' in r.text and 'id="probs-1"' in r.text and "Top-1:" in r.text
+    # what lattice_fit's answer rests on: the rhombohedral cell of LiCoO2 (a 2.816, c 14.05 Å)
+    assert "<b>lattice_fit</b>: cells that index the first 14 peaks" in r.text
+    assert "hR rhombohedral  a 2.816" in r.text and "c 14.05" in r.text
     history = client.get("/history").text
     assert "LiCoO2.RAW" in history and 'href="/runs/1"' in history and "random_forest, cnn_flax" in history
     assert client.get("/runs/1").status_code == 200

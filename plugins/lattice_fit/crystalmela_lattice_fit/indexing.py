@@ -232,11 +232,11 @@ def _rank_first(P, q, slope, score, keep: int) -> np.ndarray:
     return P[np.argsort(-_rank(err, loose, n_calc, q_first))[:keep]]
 
 
-def cell_figures(two_theta, wavelength: float, min_peaks: int, fit, score):
+def cell_figures(two_theta, wavelength: float, min_peaks: int, fit, score, cell: dict | None = None):
     """(log10 M, fraction indexed, lines per peak, log10 M and fraction at ``TOL_WIDE``) of the cell
     ``fit(q, slope)`` finds on the first ``N_OBS`` peaks, scored by ``score``, and that cell's
     parameters; None with fewer than ``min_peaks`` peaks or no cell (the monoclinic and triclinic
-    columns)."""
+    columns). ``cell``: receives the cell (``_keep_cell``)."""
     tt = np.sort(np.asarray(two_theta, float))[:N_OBS]
     if tt.size < min_peaks:
         return None
@@ -244,15 +244,17 @@ def cell_figures(two_theta, wavelength: float, min_peaks: int, fit, score):
     M, f, n, p, z = fit(q, slope)
     if p is None or f <= 0:
         return None
+    _keep_cell(cell, M, f, p, z)
     return (np.log10(max(M, 1e-3)), f, n, *_rescore(score, p, z, q, slope)), p
 
 
-def cell_columns(two_theta, wavelength: float, min_peaks: int, fit, score, against: float):
+def cell_columns(two_theta, wavelength: float, min_peaks: int, fit, score, against: float,
+                 cell: dict | None = None):
     """The six columns of the mP and aP cells: ``cell_figures``' five, then the cell's log10(M·f⁴)
     minus ``against`` (the competing lattices' same score), with the cell; zeros and None with no
-    cell."""
+    cell. ``cell``: as for ``cell_figures``."""
     out = np.zeros(6, np.float32)
-    found = cell_figures(two_theta, wavelength, min_peaks, fit, score)
+    found = cell_figures(two_theta, wavelength, min_peaks, fit, score, cell)
     if found is None:
         return out, None
     fig, cell = found
@@ -275,10 +277,19 @@ def _rescore(score, p, z, q, slope, tol_deg=TOL_WIDE):
     return float(np.log10(max(M, 1e-3))), float((e[0] <= 1).mean())
 
 
-def fit_planar(q, slope, kind: str):
+def _keep_cell(cell: dict | None, M, f, p, z) -> None:
+    """Put a search's refined cell into the caller's ``cell`` dict: ``params`` (that family's
+    parameters), ``zero`` (° 2θ), ``M``, ``fraction``; nothing for no cell. What ``cells.describe``
+    shows a user; the features never read it."""
+    if cell is not None and p is not None:
+        cell.update(params=np.asarray(p, float).copy(), zero=float(z), M=float(M), fraction=float(f))
+
+
+def fit_planar(q, slope, kind: str, cell: dict | None = None):
     """Best (A, C) for a tP/tI/hP/hR lattice: returns (M, fraction indexed, n_calc / N, c/a, extra):
     ``extra`` is the cell's (log10 M, fraction) at ``TOL_WIDE``, and for hP also under the hhl and
-    h0l c-glide conditions (``planar_tables``) at ``TOL_2THETA``.
+    h0l c-glide conditions (``planar_tables``) at ``TOL_2THETA``. ``cell``: receives the refined
+    cell (``_keep_cell``).
 
     Trials: every pair of the first four peaks assigned to every ordered pair of low-index lines
     (``_low_lines``), solved for (A, C)."""
@@ -304,6 +315,7 @@ def fit_planar(q, slope, kind: str):
     P = _unique_rows(np.round(P, 6))
     score = lambda P, q, t, qm, **kw: _score_planar(P, q, t, tables, qm, **kw)  # noqa: E731
     M, f, n, p, z = _search(P, q, slope, score, valid, first=FIRST)
+    _keep_cell(cell, M, f, p, z)
     extra = _rescore(score, p, z, q, slope)
     if kind == "hP":
         for cond in ("hP-hhl", "hP-h0l"):
@@ -322,13 +334,16 @@ def _low_lines(kind: str) -> np.ndarray:
                     float)
 
 
-def fit_cubic(q, slope, centering: str):
+def fit_cubic(q, slope, centering: str, cell: dict | None = None):
+    """Best A (Q = A·(h² + k² + l²)) for a P, I or F cubic lattice: (M, fraction indexed, n_calc / N,
+    (log10 M, fraction) at ``TOL_WIDE``). ``cell``: receives the refined cell (``_keep_cell``)."""
     table = cubic_table(centering)
     q_max = q[-1] * 1.01
     A = (q[:4, None] / table[None, :6]).ravel()
     A = A[A * table[-1] > q_max][:, None]
     score = lambda P, q, t, qm, **kw: _score_cubic(P, q, t, table, qm, **kw)  # noqa: E731
     M, f, n, p, z = _search(A, q, slope, score, lambda p, q_max: p[0] * table[-1] > q_max)
+    _keep_cell(cell, M, f, p, z)
     return M, f, n, _rescore(score, p, z, q, slope)
 
 
@@ -472,17 +487,18 @@ def _ortho_trials(q, square: bool = False) -> np.ndarray:
     return np.sort(P[(P > 1e-5).all(axis=1)], axis=1)
 
 
-def fit_ortho(q, slope, refined: list | None = None):
+def fit_ortho(q, slope, refined: list | None = None, cell: dict | None = None):
     """Best (A, B, C) for a primitive orthorhombic lattice: returns (M, fraction indexed, n_calc / N,
     (log10 M, fraction) at ``TOL_WIDE``).
     Centred lattices index as primitive ones (with more spare lines, so a lower M). ``refined``: a
     list that receives the search's refined rows and zero shifts (``extinction_cell`` ranks them
-    again)."""
+    again). ``cell``: receives the refined cell (``_keep_cell``)."""
     def keep(P, z):
         if refined is not None:
             refined.append((P, z))
         return _pick(P, z, q, slope, _score_ortho)
     M, f, n, p, z = ortho_search(q, slope, select=keep)
+    _keep_cell(cell, M, f, p, z)
     return M, f, n, _rescore(_score_ortho, p, z, q, slope)
 
 
@@ -611,37 +627,42 @@ ABSENCE = {"hhl": (_WIDE0 + 2 * len(FAMILIES), _WIDE0 + 2 * len(FAMILIES) + 1),
 N_FEATURES = _WIDE0 + 2 * len(FAMILIES) + 4 + 1
 
 
-def lattice_features(two_theta: np.ndarray, wavelength: float, refined: list | None = None) -> np.ndarray:
+def lattice_features(two_theta: np.ndarray, wavelength: float, refined: list | None = None,
+                     cells: dict | None = None) -> np.ndarray:
     """For each of cP, cI, cF: log10 M, fraction indexed, lines per peak; for tP, tI, hP, hR the same
     plus c/a; for oP the first three; then each family's best cell at ``TOL_WIDE`` (log10 M,
     fraction; same order); the hP cell under the hhl and h0l c-glide conditions (log10 M, fraction
     each); then the number of peaks. Zeros when fewer than 4 peaks. ``refined``: as for
-    ``fit_ortho``."""
+    ``fit_ortho``. ``cells``: a dict that receives each family's refined cell under its name in
+    ``FAMILIES`` (``_keep_cell``; families without a cell are left out)."""
     out = np.zeros(N_FEATURES, dtype=np.float32)
     two_theta = np.sort(np.asarray(two_theta, float))[:N_OBS]
     out[-1] = two_theta.size
     if two_theta.size < 4:
         return out
     q, slope = peaks_q(two_theta, wavelength)
+    slots = {k: ({} if cells is not None else None) for k in FAMILIES}
     i, wide, absence = 0, [], (0.0,) * 4
     for c in CUBIC:
-        M, f, n, w = fit_cubic(q, slope, c)
+        M, f, n, w = fit_cubic(q, slope, c, slots[f"c{c}"])
         out[i:i + 3] = (np.log10(max(M, 1e-3)), f, n)
         wide += list(w)
         i += 3
     for kind in PLANAR:
-        M, f, n, r, extra = fit_planar(q, slope, kind)
+        M, f, n, r, extra = fit_planar(q, slope, kind, slots[kind])
         out[i:i + 4] = (np.log10(max(M, 1e-3)), f, n, r)
         wide += list(extra[:2])
         if kind == "hP":
             absence = extra[2:]
         i += 4
-    M, f, n, w = fit_ortho(q, slope, refined)
+    M, f, n, w = fit_ortho(q, slope, refined, slots["oP"])
     out[i:i + 3] = (np.log10(max(M, 1e-3)), f, n)
     wide += list(w)
     i += 3
     out[i:i + len(wide)] = wide
     out[i + len(wide):i + len(wide) + 4] = absence
+    if cells is not None:
+        cells.update({k: v for k, v in slots.items() if v})
     return out
 
 

@@ -169,15 +169,15 @@ def fit_mono_four_line(q, slope, axis_max: float = AXIS_MAX):
                       keep=len(top))
 
 
-def mono_features(two_theta: np.ndarray, wavelength: float, lattice: np.ndarray
+def mono_features(two_theta: np.ndarray, wavelength: float, lattice: np.ndarray, cell: dict | None = None
                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """Of the best mP cell on the first ``N_OBS`` peaks: log10 M, fraction indexed, lines per peak, the
     same cell's (log10 M, fraction) at ``TOL_WIDE``; then its log10(M·f⁴) minus the best higher
     family's (``lattice``: that pattern's ``indexing.lattice_features``), positive when mP indexes
     what no higher lattice does. Zeros with fewer than ``MIN_PEAKS`` peaks or no cell. Returned with
-    the cell (A, B, C, D), or None."""
+    the cell (A, B, C, D), or None. ``cell``: receives it with its figures (``indexing._keep_cell``)."""
     lat = np.asarray(lattice, np.float32)
     cols = [ix.FRACTION[k] for k in ix.FAMILIES]
     frac = lat[cols]
     higher = np.where(frac > 0, lat[[c - 1 for c in cols]] + 4.0 * np.log10(np.maximum(frac, 1e-3)), -9.0).max()
-    return ix.cell_columns(two_theta, wavelength, MIN_PEAKS, fit_mono_four_line, score_mono, higher)
+    return ix.cell_columns(two_theta, wavelength, MIN_PEAKS, fit_mono_four_line, score_mono, higher, cell)

@@ -228,13 +228,14 @@ def fit_tric(q, slope, axis_max: float = AXIS_MAX, trials=None):
 N_TRIC = 6          # numbers ``tric_features`` returns (``indexing.cell_columns``)
 
 
-def tric_features(two_theta: np.ndarray, wavelength: float, mono: np.ndarray
+def tric_features(two_theta: np.ndarray, wavelength: float, mono: np.ndarray, cell: dict | None = None
                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """Of the best aP cell on the first ``N_OBS`` peaks: log10 M, fraction indexed, lines per peak, the
     same cell's (log10 M, fraction) at ``TOL_WIDE``; then its log10(M·f⁴) minus the mP cell's
     (``mono``: that pattern's ``monoclinic.mono_features``; −9 for an mP cell indexing nothing),
     positive when aP indexes what mP does not. Zeros with fewer than ``MIN_PEAKS`` peaks or no cell.
-    Returned with the cell (A, …, F), or None."""
+    Returned with the cell (A, …, F), or None. ``cell``: receives it with its figures
+    (``indexing._keep_cell``)."""
     mono = np.asarray(mono, np.float32)
     mp = mono[0] + 4.0 * np.log10(max(float(mono[1]), 1e-3)) if mono[1] > 0 else -9.0
-    return ix.cell_columns(two_theta, wavelength, MIN_PEAKS, fit_tric, score_tric, mp)
+    return ix.cell_columns(two_theta, wavelength, MIN_PEAKS, fit_tric, score_tric, mp, cell)

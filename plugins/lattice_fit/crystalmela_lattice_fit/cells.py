@@ -1,0 +1,109 @@
+"""The cells behind lattice_fit's answer, as a crystallographer reads them: each lattice family's best
+refined cell in direct-space parameters (Å, °), with de Wolff's figure of merit, the peaks it indexes
+and its zero shift. ``describe`` writes the lines the feature extractor's ``explain`` returns, so a
+user can check an answer the way they would check an indexing program's (a right cell indexes every
+peak with M20 well above 10), or take the cell on to a Le Bail fit.
+
+Each family's parameters are its search's own (cubic A; tetragonal and hexagonal (A, C) with
+Q = A·m + C·l²; orthorhombic (A, B, C); monoclinic (A, B, C, D), D the hl term; triclinic (A, …, F));
+``reciprocal_row`` writes them as one six-term reciprocal metric so that a single inversion gives the
+direct cell. The triclinic cell is shown Niggli-reduced (gemmi), the form tables and databases use.
+"""
+from __future__ import annotations
+
+import gemmi
+import numpy as np
+
+from .lattice_symmetry import direct_cell
+
+# the lattice system of each family (hP is the lattice of hexagonal and of trigonal P crystals; hR that
+# of rhombohedral ones)
+LATTICE = {"cP": "cubic", "cI": "cubic", "cF": "cubic", "hP": "hexagonal", "hR": "rhombohedral",
+           "tP": "tetragonal", "tI": "tetragonal", "oP": "orthorhombic", "mP": "monoclinic", "aP": "triclinic"}
+# the families one line stands for, highest symmetry first: centrings of one metric compete by M
+# (the centred cell indexes the same peaks with fewer spare lines), so hP and hR share a rank
+RANK = {"cP": 0, "cI": 0, "cF": 0, "hP": 1, "hR": 1, "tP": 2, "tI": 2, "oP": 3, "mP": 4, "aP": 5}
+MIN_FRACTION = 0.75   # cells indexing fewer of the peaks are not shown
+GOOD_M = 10.0         # de Wolff's M (with GOOD_FRACTION indexed) from which a cell is usually right
+GOOD_FRACTION = 0.95
+SHOWN = 4             # at most this many cells, best first
+
+
+def reciprocal_row(family: str, params) -> np.ndarray:
+    """(A, B, C, D, E, F) of Q = A h² + B k² + C l² + D hk + E hl + F kl for a family's parameters."""
+    p = np.asarray(params, float)
+    if family[0] == "c":
+        return np.array([p[0], p[0], p[0], 0.0, 0.0, 0.0])
+    if family in ("tP", "tI"):
+        return np.array([p[0], p[0], p[1], 0.0, 0.0, 0.0])
+    if family in ("hP", "hR"):                       # m = h² + hk + k²: the hk term is A too
+        return np.array([p[0], p[0], p[1], p[0], 0.0, 0.0])
+    if family == "oP":
+        return np.array([p[0], p[1], p[2], 0.0, 0.0, 0.0])
+    if family == "mP":                               # b unique: D is the hl term
+        return np.array([p[0], p[1], p[2], 0.0, p[3], 0.0])
+    if family == "aP":
+        return p[:6].copy()
+    raise ValueError(f"unknown lattice family {family!r}")
+
+
+def direct_parameters(family: str, params) -> tuple[float, ...] | None:
+    """(a, b, c, α, β, γ) of a family's cell (the triclinic one Niggli-reduced); None if the
+    parameters are not a lattice."""
+    cell = direct_cell(reciprocal_row(family, params))
+    if cell is None or family != "aP":
+        return cell
+    gv = gemmi.GruberVector(gemmi.UnitCell(*cell), "P")
+    gv.niggli_reduce()
+    reduced = gv.get_cell().parameters
+    return tuple(reduced) if np.all(np.isfinite(reduced)) else cell
+
+
+def cell_text(family: str, cell: tuple[float, ...]) -> str:
+    """The parameters a family leaves free: a (cubic), a and c (hR on hexagonal axes), a b c, a b c β,
+    or all six."""
+    a, b, c, al, be, ga = cell
+    if family[0] == "c":
+        return f"a {a:.4f} Å"
+    if family[0] in "th":
+        return f"a {a:.4f}  c {c:.4f} Å"
+    if family == "oP":
+        return f"a {a:.4f}  b {b:.4f}  c {c:.4f} Å"
+    if family == "mP":
+        return f"a {a:.4f}  b {b:.4f}  c {c:.4f} Å  β {be:.2f}°"
+    return f"a {a:.4f}  b {b:.4f}  c {c:.4f} Å  α {al:.2f}  β {be:.2f}  γ {ga:.2f}°"
+
+
+def describe(cells: dict, n_peaks: int) -> list[str]:
+    """Lines for ``explain``: a heading, then the best cell (by M·f⁴) of each ``RANK`` that indexes at
+    least ``MIN_FRACTION`` of the peaks, at most ``SHOWN``, each with its M, peaks indexed and zero
+    shift. Ordered as a crystallographer picks: first the cells that index the pattern
+    (``GOOD_FRACTION`` of the peaks, M ≥ ``GOOD_M``) from the highest symmetry down (a lower lattice
+    indexes whatever a higher one does, often with a smaller spurious cell and a higher M when the
+    peaks are few), then the others by M·f⁴, marked "doubtful". ``cells``: family →
+    ``indexing._keep_cell`` dict."""
+    if n_peaks < 4:
+        return [f"{n_peaks} peaks picked: too few to try a cell"]
+    best: dict[str, tuple] = {}
+    for family, c in cells.items():
+        if c["fraction"] < MIN_FRACTION:
+            continue
+        cell = direct_parameters(family, c["params"])
+        score = c["M"] * c["fraction"] ** 4
+        if cell is not None and score > best.get(RANK[family], (-1.0,))[0]:
+            best[RANK[family]] = (score, family, c, cell)
+    if not best:
+        return [f"no cell indexes {MIN_FRACTION:.0%} of the first {n_peaks} peaks"]
+
+    def good(c):
+        return c["fraction"] >= GOOD_FRACTION and c["M"] >= GOOD_M
+
+    def order(row):
+        score, family, c, _ = row
+        return (not good(c), RANK[family] if good(c) else 0, -score)
+    out = [f"cells that index the first {n_peaks} peaks (de Wolff M{n_peaks}, peaks indexed, zero shift):"]
+    for _, family, c, cell in sorted(best.values(), key=order)[:SHOWN]:
+        n = int(round(c["fraction"] * n_peaks))
+        out.append(f"{family} {LATTICE[family]:<12}  {cell_text(family, cell):<60}  M{n_peaks} {c['M']:6.1f}  "
+                   f"{n:2d}/{n_peaks}  zero {c['zero']:+.3f}°" + ("" if good(c) else "  doubtful"))
+    return out
