@@ -38,3 +38,20 @@ def peak_indices(pattern: Pattern, **find_peaks_kwargs) -> np.ndarray:
     from scipy.signal import find_peaks
     idx, _ = find_peaks(pattern.y, **find_peaks_kwargs)
     return idx
+
+
+def describe_peaks(pattern: Pattern, idx: np.ndarray, first: int = 10, weak: float = 0.05) -> list[str]:
+    """``FeatureExtractor.explain`` lines for peak-position features: how many maxima were taken as
+    peaks, where the first ``first`` lie and how many of those are weaker than ``weak`` × the strongest,
+    and where the strongest is. The paper's features take every local maximum (§3.2), so on a
+    measured scan the first ten are often counting noise at the low-angle end: this shows it."""
+    idx = np.asarray(idx, dtype=np.intp)
+    if idx.size == 0:
+        return ["no local maximum: the peak features are all zero"]
+    head = idx[:first]
+    top = float(pattern.y[idx].max())
+    n_weak = int((pattern.y[head] < weak * top).sum()) if top > 0 else 0
+    where = " ".join(f"{t:.2f}" for t in pattern.x[head])
+    return [f"{idx.size} local maxima taken as peaks (every one, no height threshold: paper §3.2)",
+            f"first {head.size} at 2θ {where}° ({n_weak} of them below {weak:.0%} of the strongest)",
+            f"strongest at 2θ {pattern.x[idx[np.argmax(pattern.y[idx])]]:.2f}°"]

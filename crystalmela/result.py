@@ -76,7 +76,12 @@ def format_table(pred: Prediction) -> str:
                          f"read it as {pred.top1} or {pred.top2}")
     else:
         lines.append("  no model produced a prediction")
+    shown: dict[tuple, str] = {}
     for name, said in pred.evidence.items():
+        if tuple(said) in shown:              # models fed the same features found the same
+            lines.append(f"  {name}: as {shown[tuple(said)]}")
+            continue
+        shown[tuple(said)] = name
         lines.append(f"  {name}: {said[0]}")
         lines.extend(f"    {line}" for line in said[1:])
     for name, msg in pred.errors.items():

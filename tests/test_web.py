@@ -53,7 +53,8 @@ def test_register_upload_and_history(client, settings):
     assert [x["id"] for x in history] == [runs[1]["id"], runs[0]["id"]]
     detail = client.get(f"/api/runs/{runs[0]['id']}").json()
     assert set(detail["result"]["per_model"]) == {"random_forest", "extra_trees"}
-    assert detail["result"]["evidence"] == {}          # their features have nothing to show
+    said = detail["result"]["evidence"]                # the peaks their features were read from
+    assert set(said) == {"random_forest", "extra_trees"} and said["random_forest"][0].startswith("529 local maxima")
     assert len(detail["result"]["x"]) == len(detail["result"]["y"]) > 100
     assert client.get(f"/api/runs/{runs[0]['id']}/file").content == EXAMPLE.read_bytes()
 
@@ -203,6 +204,18 @@ def test_pages_upload_results_history(client):
     assert client.get("/runs/1").status_code == 200
     js = client.get("/static/plotly.min.js")
     assert js.status_code == 200 and len(js.content) > 1_000_000
+
+
+def test_a_run_stored_before_evidence_existed_still_shows(client, settings):
+    tok = _page_register(client)
+    client.post("/predict", data={"csrf_token": tok, "models": ["lattice_fit"]},
+                files=[("files", ("LiCoO2.RAW", EXAMPLE.read_bytes()))])
+    con = sqlite3.connect(settings.data_dir / "crystalmela.db")
+    with con:
+        con.execute("update runs set result = json_remove(result, '$.evidence')")
+    con.close()
+    page = client.get("/runs/1")
+    assert page.status_code == 200 and "Top-1:" in page.text and "cells that index" not in page.text
 
 
 def test_pages_refuse_bad_input_with_a_message(client):

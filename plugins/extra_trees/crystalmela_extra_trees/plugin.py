@@ -11,12 +11,17 @@ from pathlib import Path
 import numpy as np
 
 from crystalmela import FeatureExtractor, Pattern, hookimpl
-from crystalmela.features import peak_indices
+from crystalmela.features import describe_peaks, peak_indices
 from crystalmela import sklearn_models
 
 NAME = "extra_trees"
 FEATURE = "suzuki_inv_d2"
 N_PEAKS = 10
+
+
+def explain(pattern: Pattern) -> list[str]:
+    """The peaks the features were read from (``crystalmela.features.describe_peaks``)."""
+    return describe_peaks(pattern, peak_indices(pattern))
 
 
 def inv_d2_peaks(pattern: Pattern) -> np.ndarray:
@@ -45,7 +50,8 @@ DEFAULT_CONFIG = "budget"
 
 @hookimpl
 def crystalmela_feature_extractors():
-    return [FeatureExtractor(FEATURE, "1", inv_d2_peaks, "1/d² of the first 10 peaks and the number of peaks")]
+    return [FeatureExtractor(FEATURE, "1", inv_d2_peaks, "1/d² of the first 10 peaks and the number of peaks",
+                             explain=explain)]
 
 
 @hookimpl

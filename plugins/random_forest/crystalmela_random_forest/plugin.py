@@ -11,12 +11,17 @@ from pathlib import Path
 import numpy as np
 
 from crystalmela import FeatureExtractor, Pattern, hookimpl
-from crystalmela.features import peak_indices
+from crystalmela.features import describe_peaks, peak_indices
 from crystalmela import sklearn_models
 
 NAME = "random_forest"
 FEATURE = "paper_peaks"
 N_PEAKS = 10
+
+
+def explain(pattern: Pattern) -> list[str]:
+    """The peaks the features were read from (``crystalmela.features.describe_peaks``)."""
+    return describe_peaks(pattern, peak_indices(pattern))
 
 
 def paper_peaks(pattern: Pattern) -> np.ndarray:
@@ -48,7 +53,8 @@ DEFAULT_CONFIG = "budget"
 @hookimpl
 def crystalmela_feature_extractors():
     return [FeatureExtractor(FEATURE, "1", paper_peaks,
-                             "2θ of the first 10 peaks, number of peaks, 2θ of the strongest (paper §3.2)")]
+                             "2θ of the first 10 peaks, number of peaks, 2θ of the strongest (paper §3.2)",
+                             explain=explain)]
 
 
 @hookimpl
