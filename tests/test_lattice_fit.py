@@ -635,3 +635,31 @@ def test_explain_says_plainly_when_there_is_no_cell_or_only_a_doubtful_one():
     assert len(lines) > 1 and all(line.endswith("doubtful") for line in lines[1:])     # M20 < 10
     half = {"cP": {"params": np.array([0.05]), "zero": 0.0, "M": 40.0, "fraction": 0.5}}
     assert cells.describe(half, 20) == ["no cell indexes 75% of the first 20 peaks"]
+
+
+def test_a_primitive_cell_of_a_centred_lattice_says_which_lattice_it_is():
+    """The searches have no centred orthorhombic cells: an F-centred one (Fdd2 TMPPIO03's, 22.64 ×
+    21.71 × 8.03 Å) is found as its primitive triclinic cell, whose line then names the lattice."""
+    from crystalmela_lattice_fit import cells
+    a, b, c = 22.64, 21.71, 8.03
+    basis = np.array([[0, b / 2, c / 2], [a / 2, 0, c / 2], [a / 2, b / 2, 0]])
+    G = basis @ basis.T
+    lengths = np.sqrt(np.diag(G))
+    angles = [np.degrees(np.arccos(G[j, k] / (lengths[j] * lengths[k]))) for j, k in ((1, 2), (0, 2), (0, 1))]
+    assert cells.metric_lattice((*lengths, *angles)) == "orthorhombic"
+    assert cells.metric_lattice((2.816, 2.816, 4.958, 90.0, 106.49, 120.0)) == "rhombohedral"   # LiCoO2's aP cell
+    assert cells.metric_lattice((5.13, 6.37, 7.71, 77.3, 83.9, 95.2)) == "triclinic"
+    G_star = np.linalg.inv(G)
+    row = [G_star[0, 0], G_star[1, 1], G_star[2, 2], 2 * G_star[0, 1], 2 * G_star[0, 2], 2 * G_star[1, 2]]
+    found = {"aP": {"params": np.array(row), "zero": 0.0, "M": 48.0, "fraction": 1.0}}
+    line = cells.describe(found, 20)[1]
+    assert line.startswith("aP triclinic") and line.endswith("lattice orthorhombic")
+
+
+def test_a_cell_with_an_axis_no_crystal_has_is_not_shown():
+    from crystalmela_lattice_fit import cells
+    tiny = {"cP": {"params": np.array([1 / 3.82**2]), "zero": 0.0, "M": 400.0, "fraction": 1.0},
+            "oP": {"params": np.array([1 / 3.82**2, 1 / 2.70**2, 1 / 1.91**2]), "zero": 0.0, "M": 600.0,
+                   "fraction": 1.0}}
+    lines = cells.describe(tiny, 8)
+    assert len(lines) == 2 and lines[1].startswith("cP cubic         a 3.8200 Å")

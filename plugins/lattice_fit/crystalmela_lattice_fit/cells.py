@@ -26,7 +26,14 @@ RANK = {"cP": 0, "cI": 0, "cF": 0, "hP": 1, "hR": 1, "tP": 2, "tI": 2, "oP": 3, 
 MIN_FRACTION = 0.75   # cells indexing fewer of the peaks are not shown
 GOOD_M = 10.0         # de Wolff's M (with GOOD_FRACTION indexed) from which a cell is usually right
 GOOD_FRACTION = 0.95
+MIN_AXIS = 2.0        # Å: no crystal has a shorter lattice translation (Be, a = 2.29 Å, is about the
+                      # shortest); with few peaks, sub-cells this small index everything and are not shown
 SHOWN = 4             # at most this many cells, best first
+# the lattice system of a lattice whose rotation group (proper rotations, Le Page's search) has this
+# order: what the mP and aP lines say when their cell's lattice is metrically of higher symmetry
+LATTICE_OF_ORDER = {1: "triclinic", 2: "monoclinic", 4: "orthorhombic", 6: "rhombohedral", 8: "tetragonal",
+                    12: "hexagonal", 24: "cubic"}
+METRIC_OBLIQUITY = 0.5   # degrees: two-fold axes within this count (the tightest of the features' three)
 
 
 def reciprocal_row(family: str, params) -> np.ndarray:
@@ -59,6 +66,18 @@ def direct_parameters(family: str, params) -> tuple[float, ...] | None:
     return tuple(reduced) if np.all(np.isfinite(reduced)) else cell
 
 
+def metric_lattice(cell: tuple[float, ...]) -> str | None:
+    """The lattice system the cell's lattice has metrically (two-fold axes within
+    ``METRIC_OBLIQUITY``, gemmi's Le Page search on the Niggli-reduced cell): a primitive triclinic
+    cell of a centred orthorhombic lattice, say, reads "orthorhombic". None if the search fails."""
+    gv = gemmi.GruberVector(gemmi.UnitCell(*cell), "P")
+    gv.niggli_reduce()
+    reduced = gv.get_cell()
+    if not np.all(np.isfinite(reduced.parameters)):
+        return None
+    return LATTICE_OF_ORDER.get(len(gemmi.find_lattice_symmetry(reduced, "P", METRIC_OBLIQUITY)))
+
+
 def cell_text(family: str, cell: tuple[float, ...]) -> str:
     """The parameters a family leaves free: a (cubic), a and c (hR on hexagonal axes), a b c, a b c β,
     or all six."""
@@ -76,12 +95,15 @@ def cell_text(family: str, cell: tuple[float, ...]) -> str:
 
 def describe(cells: dict, n_peaks: int) -> list[str]:
     """Lines for ``explain``: a heading, then the best cell (by M·f⁴) of each ``RANK`` that indexes at
-    least ``MIN_FRACTION`` of the peaks, at most ``SHOWN``, each with its M, peaks indexed and zero
+    least ``MIN_FRACTION`` of the peaks with no axis below ``MIN_AXIS``, at most ``SHOWN``, each with its M, peaks indexed and zero
     shift. Ordered as a crystallographer picks: first the cells that index the pattern
     (``GOOD_FRACTION`` of the peaks, M ≥ ``GOOD_M``) from the highest symmetry down (a lower lattice
     indexes whatever a higher one does, often with a smaller spurious cell and a higher M when the
-    peaks are few), then the others by M·f⁴, marked "doubtful". ``cells``: family →
-    ``indexing._keep_cell`` dict."""
+    peaks are few; the order TREOR and DICVOL search in), then the others by M·f⁴, marked
+    "doubtful". A monoclinic or triclinic cell whose
+    lattice is metrically of higher symmetry says so (``metric_lattice``): the searches have no
+    centred orthorhombic or monoclinic cells, and such lattices show up as these. ``cells``: family
+    → ``indexing._keep_cell`` dict."""
     if n_peaks < 4:
         return [f"{n_peaks} peaks picked: too few to try a cell"]
     best: dict[str, tuple] = {}
@@ -90,7 +112,7 @@ def describe(cells: dict, n_peaks: int) -> list[str]:
             continue
         cell = direct_parameters(family, c["params"])
         score = c["M"] * c["fraction"] ** 4
-        if cell is not None and score > best.get(RANK[family], (-1.0,))[0]:
+        if cell is not None and min(cell[:3]) >= MIN_AXIS and score > best.get(RANK[family], (-1.0,))[0]:
             best[RANK[family]] = (score, family, c, cell)
     if not best:
         return [f"no cell indexes {MIN_FRACTION:.0%} of the first {n_peaks} peaks"]
@@ -104,6 +126,8 @@ def describe(cells: dict, n_peaks: int) -> list[str]:
     out = [f"cells that index the first {n_peaks} peaks (de Wolff M{n_peaks}, peaks indexed, zero shift):"]
     for _, family, c, cell in sorted(best.values(), key=order)[:SHOWN]:
         n = int(round(c["fraction"] * n_peaks))
+        metric = metric_lattice(cell) if family in ("mP", "aP") else None
+        higher = f"  lattice {metric}" if metric and metric != LATTICE[family] else ""
         out.append(f"{family} {LATTICE[family]:<12}  {cell_text(family, cell):<60}  M{n_peaks} {c['M']:6.1f}  "
-                   f"{n:2d}/{n_peaks}  zero {c['zero']:+.3f}°" + ("" if good(c) else "  doubtful"))
+                   f"{n:2d}/{n_peaks}  zero {c['zero']:+.3f}°" + higher + ("" if good(c) else "  doubtful"))
     return out
