@@ -689,3 +689,34 @@ def test_quality_columns_tell_a_sharp_quiet_pattern_from_a_broad_noisy_one(share
     lab = column_trial.quality(eval_holdout.lab_pattern(crystal, np.random.default_rng(0)))
     assert 0.08 < 10 ** clean[0] < 0.2 and 10 ** clean[0] < 10 ** lab[0]        # FWHM 0.1° profile, 0.12° + Kα2
     assert clean[1] < lab[1] and clean[2] < 0.01 < lab[2]                     # noise, background
+
+
+def test_explain_cells_runs_and_refuses_missing_or_empty_input(shared_cifs, tmp_path, capsys):
+    mod = _script("explain_cells")
+    cifs = tmp_path / "cifs"
+    cifs.mkdir()
+    for path in shared_cifs[:5]:
+        (cifs / path.name).write_bytes(path.read_bytes())
+    assert mod.main([str(cifs)]) == 0
+    out = capsys.readouterr().out
+    assert "first is own" in out and out.splitlines()[-1].startswith("all")
+    n = int(out.splitlines()[-1].split()[1])
+    assert 1 <= n <= 5
+    assert mod.main([str(tmp_path / "none")]) == 2
+    assert "none: not a folder" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert mod.main([str(empty)]) == 2
+    assert "no readable structure" in capsys.readouterr().err
+
+
+def test_a_trigonal_crystal_s_lattice_is_split_by_its_centring():
+    mod = _script("explain_cells")
+
+    class C:
+        crystal_system, spacegroup_number = "trigonal", 166      # R-3m
+    assert mod.own_lattice(C) == "rhombohedral"
+    C.spacegroup_number = 164                                    # P-3m1
+    assert mod.own_lattice(C) == "hexagonal"
+    C.crystal_system, C.spacegroup_number = "monoclinic", 14
+    assert mod.own_lattice(C) == "monoclinic"

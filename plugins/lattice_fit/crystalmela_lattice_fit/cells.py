@@ -11,6 +11,8 @@ direct cell. The triclinic cell is shown Niggli-reduced (gemmi), the form tables
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import gemmi
 import numpy as np
 
@@ -93,20 +95,27 @@ def cell_text(family: str, cell: tuple[float, ...]) -> str:
     return f"a {a:.4f}  b {b:.4f}  c {c:.4f} Å  α {al:.2f}  β {be:.2f}  γ {ga:.2f}°"
 
 
-def describe(cells: dict, n_peaks: int) -> list[str]:
-    """Lines for ``explain``: a heading, then the best cell (by M·f⁴) of each ``RANK`` that indexes at
-    least ``MIN_FRACTION`` of the peaks with no axis below ``MIN_AXIS``, at most ``SHOWN``, each with its M, peaks indexed and zero
-    shift. Ordered as a crystallographer picks: first the cells that index the pattern
-    (``GOOD_FRACTION`` of the peaks, M ≥ ``GOOD_M``) from the highest symmetry down (a lower lattice
-    indexes whatever a higher one does, often with a smaller spurious cell and a higher M when the
-    peaks are few; the order TREOR and DICVOL search in), then the others by M·f⁴, marked
-    "doubtful". A monoclinic or triclinic cell whose
-    lattice is metrically of higher symmetry says so (``metric_lattice``): the searches have no
-    centred orthorhombic or monoclinic cells, and such lattices show up as these. ``cells``: family
-    → ``indexing._keep_cell`` dict."""
-    if n_peaks < 4:
-        return [f"{n_peaks} peaks picked: too few to try a cell"]
-    best: dict[str, tuple] = {}
+class Shown(NamedTuple):
+    """One cell as ``describe`` shows it."""
+    family: str                 # cP … aP
+    cell: tuple[float, ...]     # a, b, c (Å), α, β, γ (°); triclinic Niggli-reduced
+    M: float                    # de Wolff's figure on the peaks used
+    fraction: float             # of those peaks indexed
+    zero: float                 # refined zero shift, ° 2θ
+    good: bool                  # indexes GOOD_FRACTION of the peaks with M ≥ GOOD_M
+    metric: str | None          # mP and aP: the lattice system its lattice has metrically
+
+
+def ranked(cells: dict) -> list[Shown]:
+    """The best cell (by M·f⁴) of each ``RANK`` that indexes at least ``MIN_FRACTION`` of the peaks
+    with no axis below ``MIN_AXIS``, in the order a crystallographer picks: first the cells that index
+    the pattern (``GOOD_FRACTION`` of the peaks, M ≥ ``GOOD_M``) from the highest symmetry down (a
+    lower lattice indexes whatever a higher one does, often with a smaller spurious cell and a higher
+    M when the peaks are few; the order TREOR and DICVOL search in), then the others by M·f⁴. A
+    monoclinic or triclinic cell carries the lattice system its lattice has metrically
+    (``metric_lattice``): the searches have no centred orthorhombic or monoclinic cells, and such
+    lattices show up as these. ``cells``: family → ``indexing._keep_cell`` dict."""
+    best: dict[int, tuple] = {}
     for family, c in cells.items():
         if c["fraction"] < MIN_FRACTION:
             continue
@@ -114,20 +123,28 @@ def describe(cells: dict, n_peaks: int) -> list[str]:
         score = c["M"] * c["fraction"] ** 4
         if cell is not None and min(cell[:3]) >= MIN_AXIS and score > best.get(RANK[family], (-1.0,))[0]:
             best[RANK[family]] = (score, family, c, cell)
-    if not best:
-        return [f"no cell indexes {MIN_FRACTION:.0%} of the first {n_peaks} peaks"]
-
-    def good(c):
-        return c["fraction"] >= GOOD_FRACTION and c["M"] >= GOOD_M
-
-    def order(row):
-        score, family, c, _ = row
-        return (not good(c), RANK[family] if good(c) else 0, -score)
-    out = [f"cells that index the first {n_peaks} peaks (de Wolff M{n_peaks}, peaks indexed, zero shift):"]
-    for _, family, c, cell in sorted(best.values(), key=order)[:SHOWN]:
-        n = int(round(c["fraction"] * n_peaks))
+    rows = []
+    for score, family, c, cell in best.values():
+        good = c["fraction"] >= GOOD_FRACTION and c["M"] >= GOOD_M
         metric = metric_lattice(cell) if family in ("mP", "aP") else None
-        higher = f"  lattice {metric}" if metric and metric != LATTICE[family] else ""
-        out.append(f"{family} {LATTICE[family]:<12}  {cell_text(family, cell):<60}  M{n_peaks} {c['M']:6.1f}  "
-                   f"{n:2d}/{n_peaks}  zero {c['zero']:+.3f}°" + higher + ("" if good(c) else "  doubtful"))
+        rows.append(((not good, RANK[family] if good else 0, -score),
+                     Shown(family, tuple(cell), c["M"], c["fraction"], c["zero"], good, metric)))
+    return [row for _, row in sorted(rows, key=lambda r: r[0])]
+
+
+def describe(cells: dict, n_peaks: int) -> list[str]:
+    """Lines for ``explain``: a heading, then ``ranked``'s first ``SHOWN`` cells, each with its M,
+    peaks indexed and zero shift, "lattice X" when its lattice is metrically higher, and "doubtful"
+    when it does not index the pattern."""
+    if n_peaks < 4:
+        return [f"{n_peaks} peaks picked: too few to try a cell"]
+    rows = ranked(cells)
+    if not rows:
+        return [f"no cell indexes {MIN_FRACTION:.0%} of the first {n_peaks} peaks"]
+    out = [f"cells that index the first {n_peaks} peaks (de Wolff M{n_peaks}, peaks indexed, zero shift):"]
+    for r in rows[:SHOWN]:
+        n = int(round(r.fraction * n_peaks))
+        higher = f"  lattice {r.metric}" if r.metric and r.metric != LATTICE[r.family] else ""
+        out.append(f"{r.family} {LATTICE[r.family]:<12}  {cell_text(r.family, r.cell):<60}  M{n_peaks} {r.M:6.1f}  "
+                   f"{n:2d}/{n_peaks}  zero {r.zero:+.3f}°" + higher + ("" if r.good else "  doubtful"))
     return out
