@@ -16,7 +16,7 @@ from typing import NamedTuple
 import gemmi
 import numpy as np
 
-from .lattice_symmetry import direct_cell
+from .lattice_symmetry import direct_cell, niggli
 
 # the lattice system of each family (hP is the lattice of hexagonal and of trigonal P crystals; hR that
 # of rhombohedral ones)
@@ -62,20 +62,16 @@ def direct_parameters(family: str, params) -> tuple[float, ...] | None:
     cell = direct_cell(reciprocal_row(family, params))
     if cell is None or family != "aP":
         return cell
-    gv = gemmi.GruberVector(gemmi.UnitCell(*cell), "P")
-    gv.niggli_reduce()
-    reduced = gv.get_cell().parameters
-    return tuple(reduced) if np.all(np.isfinite(reduced)) else cell
+    reduced = niggli(cell)
+    return cell if reduced is None else tuple(reduced.parameters)
 
 
 def metric_lattice(cell: tuple[float, ...]) -> str | None:
     """The lattice system the cell's lattice has metrically (two-fold axes within
     ``METRIC_OBLIQUITY``, gemmi's Le Page search on the Niggli-reduced cell): a primitive triclinic
     cell of a centred orthorhombic lattice, say, reads "orthorhombic". None if the search fails."""
-    gv = gemmi.GruberVector(gemmi.UnitCell(*cell), "P")
-    gv.niggli_reduce()
-    reduced = gv.get_cell()
-    if not np.all(np.isfinite(reduced.parameters)):
+    reduced = niggli(cell)
+    if reduced is None:
         return None
     return LATTICE_OF_ORDER.get(len(gemmi.find_lattice_symmetry(reduced, "P", METRIC_OBLIQUITY)))
 

@@ -34,19 +34,24 @@ def direct_cell(P: np.ndarray) -> tuple[float, ...] | None:
     return (*abc.tolist(), *np.degrees(np.arccos(cos)).tolist())
 
 
-def two_fold_obliquities(P: np.ndarray) -> np.ndarray | None:
-    """Sorted obliquities (degrees, up to 3°) of the two-fold axes of the lattice of a reciprocal
-    metric row (A, …, F); None when it is not a metric or its reduction fails."""
-    cell = direct_cell(P)
-    if cell is None:
-        return None
+def niggli(cell: tuple[float, ...]) -> gemmi.UnitCell | None:
+    """The Niggli-reduced cell of (a, b, c, α, β, γ) (gemmi), or None when it is not a cell or the
+    reduction fails."""
     uc = gemmi.UnitCell(*cell)
     if not np.isfinite(uc.volume) or uc.volume <= 0:
         return None
     gv = gemmi.GruberVector(uc, "P")
     gv.niggli_reduce()
     reduced = gv.get_cell()
-    if not np.all(np.isfinite(reduced.parameters)):
+    return reduced if np.all(np.isfinite(reduced.parameters)) else None
+
+
+def two_fold_obliquities(P: np.ndarray) -> np.ndarray | None:
+    """Sorted obliquities (degrees, up to 3°) of the two-fold axes of the lattice of a reciprocal
+    metric row (A, …, F); None when it is not a metric or its reduction fails."""
+    cell = direct_cell(P)
+    reduced = None if cell is None else niggli(cell)
+    if reduced is None:
         return None
     return np.sort([ob for _, ob in gemmi.find_lattice_2fold_ops(reduced, OBLIQUITY[-1])])
 
