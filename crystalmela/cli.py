@@ -84,7 +84,7 @@ def cmd_predict(args) -> int:
             pattern = read_pattern(path, reader=args.reader, registry=registry)
             pred = predict_pattern(pattern, models, args.dataset, wavelength=wl, weights=weights,
                                    registry=registry, preprocess=pre, calibrate=not args.no_calibration,
-                                   unsure_below=args.unsure_below)
+                                   unsure_below=args.unsure_below, explain=not args.no_evidence)
         except CrystalmelaError as exc:
             status = EXIT_BAD_INPUT
             if args.json:
@@ -468,6 +468,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show the models' raw probabilities (skip their fitted temperatures)")
     p.add_argument("--unsure-below", type=float, default=0.5, metavar="P",
                    help="flag the answer as unsure when the ensemble's top-1 is below P (default 0.5)")
+    p.add_argument("--no-evidence", action="store_true",
+                   help="leave out what the models' features found (lattice_fit's cells, the peaks read)")
     p.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("simulate", help="simulate the powder pattern of a CIF structure")

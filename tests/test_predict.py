@@ -186,9 +186,13 @@ def test_evidence_is_what_the_extractor_said_about_the_pattern_it_got(toy, expla
     assert f"  by_said: strongest point at {grid.x[grid.y.argmax()]:.2f}°\n    second line" in table
 
 
-def test_explain_off_asks_nothing(explaining, xy_file):
+def test_explain_off_asks_nothing(explaining, xy_file, capsys):
     pred = cm.predict(xy_file, models=["by_said"], explain=False)
     assert pred.evidence == {} and "explain" not in explaining.seen and pred.ok
+    assert main(["predict", str(xy_file), "--models", "by_said", "--no-evidence", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["evidence"] == {} and "explain" not in explaining.seen
+    assert main(["predict", str(xy_file), "--models", "by_said"]) == 0
+    assert "  by_said: strongest point at" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("model, note", [
