@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .pattern import Pattern
+from .specs import Evidence
 
 
 def profile(pattern: Pattern) -> np.ndarray:
@@ -40,18 +41,24 @@ def peak_indices(pattern: Pattern, **find_peaks_kwargs) -> np.ndarray:
     return idx
 
 
-def describe_peaks(pattern: Pattern, idx: np.ndarray, first: int = 10, weak: float = 0.05) -> list[str]:
-    """``FeatureExtractor.explain`` lines for peak-position features: how many maxima were taken as
+def describe_peaks(pattern: Pattern, idx: np.ndarray, first: int = 10, weak: float = 0.05) -> Evidence:
+    """``FeatureExtractor.explain`` evidence for peak-position features: how many maxima were taken as
     peaks, where the first ``first`` lie and how many of those are weaker than ``weak`` × the strongest,
-    and where the strongest is. The paper's features take every local maximum (§3.2), so on a
-    measured scan the first ten are often counting noise at the low-angle end: this shows it."""
+    and where the strongest is; as lines and as data. The paper's features take every local maximum
+    (§3.2), so on a measured scan the first ten are often counting noise at the low-angle end: this
+    shows it."""
     idx = np.asarray(idx, dtype=np.intp)
     if idx.size == 0:
-        return ["no local maximum: the peak features are all zero"]
+        return Evidence(["no local maximum: the peak features are all zero"],
+                        {"maxima": 0, "first_two_theta": [], "weak_of_first": 0, "weak_below": weak,
+                         "strongest_two_theta": None})
     head = idx[:first]
     top = float(pattern.y[idx].max())
     n_weak = int((pattern.y[head] < weak * top).sum()) if top > 0 else 0
+    strongest = float(pattern.x[idx[np.argmax(pattern.y[idx])]])
     where = " ".join(f"{t:.2f}" for t in pattern.x[head])
-    return [f"{idx.size} local maxima taken as peaks (every one, no height threshold: paper §3.2)",
-            f"first {head.size} at 2θ {where}° ({n_weak} of them below {weak:.0%} of the strongest)",
-            f"strongest at 2θ {pattern.x[idx[np.argmax(pattern.y[idx])]]:.2f}°"]
+    return Evidence([f"{idx.size} local maxima taken as peaks (every one, no height threshold: paper §3.2)",
+                     f"first {head.size} at 2θ {where}° ({n_weak} of them below {weak:.0%} of the strongest)",
+                     f"strongest at 2θ {strongest:.2f}°"],
+                    {"maxima": int(idx.size), "first_two_theta": [round(float(t), 4) for t in pattern.x[head]],
+                     "weak_of_first": n_weak, "weak_below": float(weak), "strongest_two_theta": round(strongest, 4)})

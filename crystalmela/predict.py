@@ -14,6 +14,7 @@ from .preprocess import PreprocessSettings
 from .preprocess import preprocess as apply_preprocess
 from .reading import read_pattern
 from .result import Prediction, as_probabilities, top_two
+from .specs import Evidence
 from .systems import CRYSTAL_SYSTEMS, DATASETS
 from .wavelengths import anode_wavelength, check_wavelength
 
@@ -69,7 +70,8 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
     ``preprocess``: the clean-up applied after gridding; None = each model's own (what its card says
     it was trained with). ``calibrate``: apply each model's fitted temperature. The prediction is
     flagged ``unsure`` when the ensemble's top-1 probability is below ``unsure_below``. ``explain``:
-    gather what each model's features found (``FeatureExtractor.explain``) into ``evidence``.
+    gather what each model's features found (``FeatureExtractor.explain``) into ``evidence`` (lines)
+    and ``evidence_data`` (the same as data, from extractors that return an ``Evidence``).
 
     Each model runs on its own: a failure becomes an entry of ``errors`` and the others still answer.
     If every model fails because the pattern cannot be put on their grid, the input is at fault and a
@@ -91,6 +93,7 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
     temperatures: dict[str, float] = {}
     said: dict = {}
     evidence: dict[str, list[str]] = {}
+    evidence_data: dict[str, dict] = {}
     for name in names:
         spec = registry.classifier(name)
         versions[name] = spec.version
@@ -104,7 +107,7 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
                 ready = apply_preprocess(gridded[spec.grid], pre)
                 extractor = registry.feature(spec.feature)
                 feats[key] = np.asarray(extractor.extract(ready))
-                said[key] = _explain(extractor, ready, notes) if explain else []
+                said[key] = _explain(extractor, ready, notes) if explain else ([], {})
             applied[name] = pre.describe()
             p = _check_probs(name, model.predict_proba(feats[key][None, ...]))
             t = temperature_of(model) if calibrate else 1.0
@@ -112,8 +115,11 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
                 p = scale(p, t)
                 temperatures[name] = t
             probs[name] = p
-            if said.get(key):
-                evidence[name] = said[key]
+            lines, data = said[key]
+            if lines:
+                evidence[name] = lines
+            if data:
+                evidence_data[name] = data
         except PatternError as exc:
             pattern_errors.append(str(exc))
             errors[name] = str(exc)
@@ -152,25 +158,28 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
                       top1=top1, top2=top2, errors=errors, reader=pattern.reader,
                       wavelength=used_wl, notes=notes, model_versions=versions,
                       preprocessing=applied, temperatures=temperatures, unsure=unsure,
-                      unsure_below=unsure_below, evidence=evidence)
+                      unsure_below=unsure_below, evidence=evidence, evidence_data=evidence_data)
 
 
-def _explain(extractor, pattern: Pattern, notes: list[str]) -> list[str]:
-    """The extractor's ``explain`` lines for the pattern it just saw; a failure or a wrong return
-    becomes a note (the prediction stands without it)."""
+def _explain(extractor, pattern: Pattern, notes: list[str]) -> tuple[list[str], dict]:
+    """The extractor's ``explain`` lines and data (``Evidence.data``; {} for bare lines) for the
+    pattern it just saw; a failure or a wrong return becomes a note (the prediction stands without
+    it)."""
     if extractor.explain is None:
-        return []
+        return [], {}
     try:
-        lines = extractor.explain(pattern)
+        said = extractor.explain(pattern)
     except Exception as exc:  # a plugin bug: say so, keep the answer
         notes.append(f"feature extractor {extractor.name} could not explain what it found: "
                      f"{type(exc).__name__}: {exc}")
-        return []
-    if not isinstance(lines, (list, tuple)) or not all(isinstance(x, str) for x in lines):
-        notes.append(f"feature extractor {extractor.name}: explain returned {type(lines).__name__}, "
-                     f"expected a list of lines of text")
-        return []
-    return list(lines)
+        return [], {}
+    if isinstance(said, Evidence):
+        return said.lines, said.data
+    if not isinstance(said, (list, tuple)) or not all(isinstance(x, str) for x in said):
+        notes.append(f"feature extractor {extractor.name}: explain returned {type(said).__name__}, "
+                     f"expected a list of lines of text or an Evidence")
+        return [], {}
+    return list(said), {}
 
 
 def check_weights(weights: Mapping[str, float] | None) -> None:
@@ -223,7 +232,7 @@ def predict(path: str | os.PathLike, models: Iterable[str] | None = None, datase
     :param calibrate: apply each model's fitted temperature (default on).
     :param unsure_below: flag the result ``unsure`` when the ensemble's top-1 is below this.
     :param explain: fill ``evidence`` with what each model's features found (lattice_fit: the cells
-        that index the peaks), when their extractor says.
+        that index the peaks), when their extractor says, and ``evidence_data`` with the same as data.
     """
     wl = resolve_wavelength(wavelength, anode)
     registry = get_registry()

@@ -1,6 +1,8 @@
 """Results: per-model and ensemble probabilities for one pattern, JSON-ready, with provenance."""
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from .systems import CRYSTAL_SYSTEMS
@@ -41,6 +43,8 @@ class Prediction(BaseModel):
     unsure: bool = Field(False, description="ensemble top-1 below unsure_below: read top-2 instead")
     evidence: dict[str, list[str]] = Field(default_factory=dict,
                                            description="per model: what its features found (FeatureExtractor.explain)")
+    evidence_data: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per model: the same findings as data (Evidence.data), e.g. lattice_fit's cells")
     unsure_below: float = 0.5
 
     @property
@@ -51,7 +55,7 @@ class Prediction(BaseModel):
         return {"path": self.path, "dataset": self.dataset, "per_model": self.per_model,
                 "ensemble": self.ensemble, "top1": self.top1, "top2": self.top2, "errors": self.errors,
                 "unsure": self.unsure, "preprocessing": self.preprocessing, "temperatures": self.temperatures,
-                "evidence": self.evidence}
+                "evidence": self.evidence, "evidence_data": self.evidence_data}
 
 
 def format_table(pred: Prediction) -> str:

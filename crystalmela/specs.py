@@ -6,6 +6,8 @@ others down.
 """
 from __future__ import annotations
 
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +56,49 @@ class ReaderSpec:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What ``FeatureExtractor.explain`` may return instead of bare lines: the lines a person reads
+    and the same findings as JSON-ready ``data`` for programs (lattice_fit: each cell's parameters and
+    figures of merit), so an API user never parses the text to take a cell on to a Le Bail fit.
+
+    ``data`` holds only what JSON holds (dict, list, str, finite float, int, bool, None; keys are
+    strings): it goes out unchanged in ``Prediction.evidence_data`` and the web API.
+    """
+
+    lines: list[str]
+    data: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not isinstance(self.lines, (list, tuple)) or not all(isinstance(x, str) for x in self.lines):
+            raise ValueError("evidence lines must be a list of strings")
+        object.__setattr__(self, "lines", list(self.lines))
+        if not isinstance(self.data, dict):
+            raise ValueError(f"evidence data must be a dict, not {type(self.data).__name__}")
+        problem = _json_problem(self.data, "data")
+        if problem:
+            raise ValueError(f"evidence {problem}")
+
+
+def _json_problem(value, where: str) -> str | None:
+    """Where ``value`` holds something JSON cannot carry as is (a NumPy number, NaN, a tuple key …),
+    or None."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where} is {value}, not a finite number"
+    if isinstance(value, list):
+        return next((p for i, v in enumerate(value) if (p := _json_problem(v, f"{where}[{i}]"))), None)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return f"{where} has the key {k!r}: keys must be strings"
+            if (p := _json_problem(v, f"{where}[{json.dumps(k)}]")):
+                return p
+        return None
+    return f"{where} is a {type(value).__name__}: only dict, list, str, int, float, bool and None go into JSON"
+
+
+@dataclass(frozen=True)
 class FeatureExtractor:
     """Turns a pattern already on a classifier's grid into that classifier's input array.
 
@@ -64,11 +109,12 @@ class FeatureExtractor:
         features), ``{version: n}``: a version that only appended columns. Models trained on such a
         version keep working, fed those first ``n`` columns, so the models of one classifier can be
         retrained one data set at a time.
-    :param explain: optional ``explain(pattern_on_grid) -> list[str]``: a few lines saying what the
-        features found that a person can check (lattice_fit: the unit cells that index the peaks,
-        with their figures of merit). ``predict`` shows them under the probabilities of every model
-        fed these features. It gets the pattern ``extract`` got; it must not change the answer, and
-        a failure in it becomes a note, never a lost prediction.
+    :param explain: optional ``explain(pattern_on_grid) -> list[str] | Evidence``: a few lines saying
+        what the features found that a person can check (lattice_fit: the unit cells that index the
+        peaks, with their figures of merit), and with :class:`Evidence` the same as data for programs.
+        ``predict`` shows them under the probabilities of every model fed these features. It gets the
+        pattern ``extract`` got; it must not change the answer, and a failure in it becomes a note,
+        never a lost prediction.
     """
 
     name: str
@@ -76,7 +122,7 @@ class FeatureExtractor:
     extract: Callable[[Pattern], np.ndarray]
     description: str = ""
     prefixes: dict[str, int] = field(default_factory=dict)
-    explain: Callable[[Pattern], list[str]] | None = None
+    explain: Callable[[Pattern], "list[str] | Evidence"] | None = None
 
     def __post_init__(self):
         _check_name("feature extractor", self.name)

@@ -60,12 +60,15 @@ def test_describe_peaks_says_how_many_where_the_first_are_and_which_are_weak():
     for t, h in ((10.0, 2.0), (20.0, 100.0), (30.0, 40.0)):       # one weak line, two strong
         y += h * np.exp(-0.5 * ((x - t) / 0.05) ** 2)
     p = Pattern(x=x, y=y, wavelength=1.54056, grid=PAPER_GRID)
-    lines = describe_peaks(p, peak_indices(p))
-    assert lines == ["3 local maxima taken as peaks (every one, no height threshold: paper §3.2)",
+    said = describe_peaks(p, peak_indices(p))
+    assert said.lines == ["3 local maxima taken as peaks (every one, no height threshold: paper §3.2)",
                      "first 3 at 2θ 10.00 20.00 30.00° (0 of them below 5% of the strongest)",
                      "strongest at 2θ 20.00°"]
-    assert "(1 of them below 10% of the strongest)" in describe_peaks(p, peak_indices(p), weak=0.10)[1]
-    assert describe_peaks(p, np.array([], int)) == ["no local maximum: the peak features are all zero"]
+    assert said.data == {"maxima": 3, "first_two_theta": [10.0, 20.0, 30.0], "weak_of_first": 0,
+                         "weak_below": 0.05, "strongest_two_theta": 20.0}
+    assert "(1 of them below 10% of the strongest)" in describe_peaks(p, peak_indices(p), weak=0.10).lines[1]
+    none = describe_peaks(p, np.array([], int))
+    assert none.lines == ["no local maximum: the peak features are all zero"] and none.data["maxima"] == 0
 
 
 def test_the_paper_models_show_the_noise_they_read_on_a_measured_scan(real):
@@ -77,5 +80,8 @@ def test_the_paper_models_show_the_noise_they_read_on_a_measured_scan(real):
     said = pred.evidence["random_forest"]
     assert said == pred.evidence["extra_trees"]
     assert int(said[0].split()[0]) > 100 and "(10 of them below 5% of the strongest)" in said[1]
+    data = pred.evidence_data["random_forest"]
+    assert data["maxima"] == int(said[0].split()[0]) and data["weak_of_first"] == 10
+    assert pred.to_json()["evidence_data"]["extra_trees"] == data
     table = cm.result.format_table(pred)
     assert table.count("local maxima taken as peaks") == 1 and "extra_trees: as random_forest" in table

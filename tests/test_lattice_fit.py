@@ -2,6 +2,7 @@
 with a zero shift), low symmetry indexes few, and the peak picker finds lines, not noise."""
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -573,7 +574,8 @@ def _numbers(line: str) -> dict[str, float]:
 def test_explain_puts_the_crystal_s_own_cell_first_with_its_parameters(name):
     from crystalmela_lattice_fit import plugin
     crystal, family = CRYSTALS[name]
-    lines = plugin.explain(simulate(crystal))
+    said = plugin.explain(simulate(crystal))
+    lines = said.lines
     assert lines[0].startswith("cells that index the first")
     first = lines[1]
     assert first.split()[0] == family
@@ -584,16 +586,24 @@ def test_explain_puts_the_crystal_s_own_cell_first_with_its_parameters(name):
     assert all(any(abs(x - w) < 0.005 for w in want) for x in lengths)
     n = int(lines[0].split("first ")[1].split()[0])
     assert f"{n}/{n}" in first and got[f"M{n}"] > 10
+    # the same cells as numbers, in the same order, for programs (Evidence.data; JSON as it is)
+    data = json.loads(json.dumps(said.data, allow_nan=False))
+    assert data["peaks_used"] == n and len(data["cells"]) >= len(lines) - 1
+    cell = data["cells"][0]
+    assert cell["family"] == family and cell["peaks_indexed"] == n and cell["indexes"] is True
+    assert sorted([cell["a"], cell["b"], cell["c"]]) == pytest.approx(want, abs=0.005)
+    assert cell["de_wolff_m"] == pytest.approx(got[f"M{n}"], abs=0.06)
+    assert [c["family"] for c in data["cells"][:len(lines) - 1]] == [line.split()[0] for line in lines[1:]]
 
 
 def test_explain_shows_a_monoclinic_and_a_triclinic_cell_as_their_lattices_are():
     from crystalmela_lattice_fit import cells, plugin
-    mono = plugin.explain(simulate(MONOCLINIC))[1]
+    mono = plugin.explain(simulate(MONOCLINIC)).lines[1]
     assert mono.startswith("mP monoclinic")
     got = _numbers(mono)
     assert sorted([got["a"], got["b"], got["c"]]) == pytest.approx([7.0, 9.0, 11.0], abs=0.01)
     assert got["β"] == pytest.approx(104.0, abs=0.05)
-    tric = plugin.explain(simulate(TRICLINIC))[1]
+    tric = plugin.explain(simulate(TRICLINIC)).lines[1]
     assert tric.startswith("aP triclinic")
     got = _numbers(tric)
     reduced = gemmi.GruberVector(gemmi.UnitCell(5.13, 6.37, 7.71, 77.3, 83.9, 95.2), "P")
@@ -627,12 +637,14 @@ def test_explain_says_plainly_when_there_is_no_cell_or_only_a_doubtful_one():
     from crystalmela_lattice_fit import cells, plugin
     x = np.linspace(0, 90, 4501)
     flat = plugin.explain(Pattern(x=x, y=np.full_like(x, 10.0), wavelength=WL, grid=PAPER_GRID))
-    assert flat == ["0 peaks picked: too few to try a cell"]
+    assert flat.lines == ["0 peaks picked: too few to try a cell"] and flat.data == {"peaks_used": 0, "cells": []}
     y = np.full_like(x, 10.0)
     for t in 12 * 1.07 ** np.arange(20):        # twenty lines no lattice indexes: Q a geometric series
         y += 1000 * np.exp(-0.5 * ((x - t) / 0.04) ** 2)
-    lines = plugin.explain(Pattern(x=x, y=y, wavelength=WL, grid=PAPER_GRID))
+    said = plugin.explain(Pattern(x=x, y=y, wavelength=WL, grid=PAPER_GRID))
+    lines = said.lines
     assert len(lines) > 1 and all(line.endswith("doubtful") for line in lines[1:])     # M20 < 10
+    assert said.data["cells"] and not any(c["indexes"] for c in said.data["cells"])
     half = {"cP": {"params": np.array([0.05]), "zero": 0.0, "M": 40.0, "fraction": 0.5}}
     assert cells.describe(half, 20) == ["no cell indexes 75% of the first 20 peaks"]
 
@@ -654,6 +666,8 @@ def test_a_primitive_cell_of_a_centred_lattice_says_which_lattice_it_is():
     found = {"aP": {"params": np.array(row), "zero": 0.0, "M": 48.0, "fraction": 1.0}}
     line = cells.describe(found, 20)[1]
     assert line.startswith("aP triclinic") and line.endswith("lattice orthorhombic")
+    shown = cells.as_data(found, 20)["cells"][0]
+    assert (shown["lattice"], shown["metric_lattice"]) == ("triclinic", "orthorhombic")
 
 
 def test_a_cell_with_an_axis_no_crystal_has_is_not_shown():

@@ -1,5 +1,6 @@
 """The pipeline and the CLI's predict command, with throwaway classifier plugins."""
 import json
+import re
 import subprocess
 import sys
 
@@ -11,7 +12,7 @@ from crystalmela import CRYSTAL_SYSTEMS
 from crystalmela.cli import main
 
 JSON_KEYS = {"path", "dataset", "per_model", "ensemble", "top1", "top2", "errors", "unsure",
-             "preprocessing", "temperatures", "evidence"}
+             "preprocessing", "temperatures", "evidence", "evidence_data"}
 
 
 def test_predict_runs_every_model_and_isolates_the_broken_one(toy, xy_file):
@@ -157,15 +158,25 @@ class ExplainingPlugin:
 
         def crash(p):
             raise ZeroDivisionError("no peaks to divide by")
+
+        def data(p):                    # lines and the same as numbers
+            top = float(p.x[p.y.argmax()])
+            return cm.Evidence([f"strongest point at {top:.2f}°"], {"strongest_two_theta": top, "points": [1, 2]})
+
+        def numpy_data(p):              # a NumPy number, which JSON does not take
+            return cm.Evidence(["strongest point"], {"strongest_two_theta": p.x.astype(np.float32).max()})
         return [cm.FeatureExtractor("said", "1", extract, explain=said),
                 cm.FeatureExtractor("crash", "1", extract, explain=crash),
-                cm.FeatureExtractor("text", "1", extract, explain=lambda p: "one string, not lines")]
+                cm.FeatureExtractor("text", "1", extract, explain=lambda p: "one string, not lines"),
+                cm.FeatureExtractor("data", "1", extract, explain=data),
+                cm.FeatureExtractor("numpy", "1", extract, explain=numpy_data)]
 
     @cm.hookimpl
     def crystalmela_classifiers(self):
         from conftest import ConstModel
         load = lambda ds: ConstModel([0, 0, 0, 0, 2.0, 1.0, 0])  # noqa: E731
-        return [cm.ClassifierSpec(f"by_{f}", "1", feature=f, load=load) for f in ("said", "crash", "text")]
+        return [cm.ClassifierSpec(f"by_{f}", "1", feature=f, load=load)
+                for f in ("said", "crash", "text", "data", "numpy")]
 
 
 @pytest.fixture
@@ -197,12 +208,40 @@ def test_explain_off_asks_nothing(explaining, xy_file, capsys):
 
 @pytest.mark.parametrize("model, note", [
     ("by_crash", "feature extractor crash could not explain what it found: ZeroDivisionError: no peaks"),
-    ("by_text", "feature extractor text: explain returned str, expected a list of lines of text"),
+    ("by_text", "feature extractor text: explain returned str, expected a list of lines of text or an Evidence"),
+    ("by_numpy", "feature extractor numpy could not explain what it found: ValueError: evidence "
+                 "data[\"strongest_two_theta\"] is a float32"),
 ])
 def test_a_broken_explain_is_a_note_and_the_answer_stands(explaining, xy_file, model, note):
     pred = cm.predict(xy_file, models=[model])
-    assert pred.ok and pred.top1 and pred.errors == {} and pred.evidence == {}
+    assert pred.ok and pred.top1 and pred.errors == {} and pred.evidence == {} and pred.evidence_data == {}
     assert any(note in n for n in pred.notes)
+
+
+def test_evidence_data_goes_out_beside_the_lines(explaining, xy_file, capsys):
+    pred = cm.predict(xy_file, models=["by_data", "by_said"])
+    top = float(explaining.seen["extract"].x[explaining.seen["extract"].y.argmax()])
+    assert pred.evidence["by_data"] == [f"strongest point at {top:.2f}°"]
+    assert pred.evidence_data == {"by_data": {"strongest_two_theta": top, "points": [1, 2]}}   # bare lines: no data
+    assert main(["predict", str(xy_file), "--models", "by_data", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["evidence_data"] == {"by_data": {"strongest_two_theta": top, "points": [1, 2]}}
+    assert main(["predict", str(xy_file), "--models", "by_data", "--json", "--no-evidence"]) == 0
+    assert json.loads(capsys.readouterr().out)["evidence_data"] == {}
+
+
+@pytest.mark.parametrize("lines, data, message", [
+    ("one line", {}, "evidence lines must be a list of strings"),
+    (["x", 3], {}, "evidence lines must be a list of strings"),
+    (["x"], [1, 2], "evidence data must be a dict, not list"),
+    (["x"], {"M": float("nan")}, 'evidence data["M"] is nan, not a finite number'),
+    (["x"], {"cells": [{"a": np.int64(3)}]}, 'evidence data["cells"][0]["a"] is a int64'),
+    (["x"], {"cells": (1, 2)}, 'evidence data["cells"] is a tuple'),
+    (["x"], {1: "a"}, "evidence data has the key 1: keys must be strings"),
+])
+def test_evidence_holds_only_what_json_carries(lines, data, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        cm.Evidence(lines, data)
 
 
 def test_explain_must_be_callable():

@@ -55,6 +55,7 @@ def test_register_upload_and_history(client, settings):
     assert set(detail["result"]["per_model"]) == {"random_forest", "extra_trees"}
     said = detail["result"]["evidence"]                # the peaks their features were read from
     assert set(said) == {"random_forest", "extra_trees"} and said["random_forest"][0].startswith("529 local maxima")
+    assert detail["result"]["evidence_data"]["random_forest"]["maxima"] == 529          # and as data
     assert len(detail["result"]["x"]) == len(detail["result"]["y"]) > 100
     assert client.get(f"/api/runs/{runs[0]['id']}/file").content == EXAMPLE.read_bytes()
 

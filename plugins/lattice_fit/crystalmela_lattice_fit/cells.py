@@ -2,7 +2,8 @@
 refined cell in direct-space parameters (Å, °), with de Wolff's figure of merit, the peaks it indexes
 and its zero shift. ``describe`` writes the lines the feature extractor's ``explain`` returns, so a
 user can check an answer the way they would check an indexing program's (a right cell indexes every
-peak with M20 well above 10), or take the cell on to a Le Bail fit.
+peak with M20 well above 10); ``as_data`` gives the same cells as numbers (``Evidence.data``), to take
+on to a Le Bail fit without parsing text.
 
 Each family's parameters are its search's own (cubic A; tetragonal and hexagonal (A, C) with
 Q = A·m + C·l²; orthorhombic (A, B, C); monoclinic (A, B, C, D), D the hl term; triclinic (A, …, F));
@@ -15,6 +16,8 @@ from typing import NamedTuple
 
 import gemmi
 import numpy as np
+
+from crystalmela import Evidence
 
 from .lattice_symmetry import direct_cell, niggli
 
@@ -128,13 +131,13 @@ def ranked(cells: dict) -> list[Shown]:
     return [row for _, row in sorted(rows, key=lambda r: r[0])]
 
 
-def describe(cells: dict, n_peaks: int) -> list[str]:
+def describe(cells: dict, n_peaks: int, rows: list[Shown] | None = None) -> list[str]:
     """Lines for ``explain``: a heading, then ``ranked``'s first ``SHOWN`` cells, each with its M,
     peaks indexed and zero shift, "lattice X" when its lattice is metrically higher, and "doubtful"
-    when it does not index the pattern."""
+    when it does not index the pattern. ``rows``: ``ranked(cells)``, when the caller has it."""
     if n_peaks < 4:
         return [f"{n_peaks} peaks picked: too few to try a cell"]
-    rows = ranked(cells)
+    rows = ranked(cells) if rows is None else rows
     if not rows:
         return [f"no cell indexes {MIN_FRACTION:.0%} of the first {n_peaks} peaks"]
     out = [f"cells that index the first {n_peaks} peaks (de Wolff M{n_peaks}, peaks indexed, zero shift):"]
@@ -144,3 +147,30 @@ def describe(cells: dict, n_peaks: int) -> list[str]:
         out.append(f"{r.family} {LATTICE[r.family]:<12}  {cell_text(r.family, r.cell):<60}  M{n_peaks} {r.M:6.1f}  "
                    f"{n:2d}/{n_peaks}  zero {r.zero:+.3f}°" + higher + ("" if r.good else "  doubtful"))
     return out
+
+
+def as_data(cells: dict, n_peaks: int, rows: list[Shown] | None = None) -> dict:
+    """``ranked``'s cells (all of them, not only the ``SHOWN`` first) as JSON-ready numbers, in the
+    same order: family, lattice system, a b c (Å) α β γ (°), de Wolff's M, peaks indexed, zero shift
+    (° 2θ), whether it indexes the pattern, and the lattice system its lattice has metrically (mP, aP;
+    else the family's own). ``rows``: ``ranked(cells)``, when the caller has it."""
+    out = []
+    if n_peaks < 4:                          # describe's "too few to try a cell"
+        rows = []
+    elif rows is None:
+        rows = ranked(cells)
+    for r in rows:
+        a, b, c, al, be, ga = (float(v) for v in r.cell)
+        out.append({"family": r.family, "lattice": LATTICE[r.family],
+                    "a": round(a, 5), "b": round(b, 5), "c": round(c, 5),
+                    "alpha": round(al, 3), "beta": round(be, 3), "gamma": round(ga, 3),
+                    "de_wolff_m": round(float(r.M), 2), "peaks_indexed": int(round(r.fraction * n_peaks)),
+                    "zero_shift_deg": round(float(r.zero), 4), "indexes": bool(r.good),
+                    "metric_lattice": r.metric or LATTICE[r.family]})
+    return {"peaks_used": int(n_peaks), "cells": out}
+
+
+def evidence(cells: dict, n_peaks: int) -> Evidence:
+    """What ``explain`` returns: ``describe``'s lines and ``as_data``'s numbers (one ranking for both)."""
+    rows = ranked(cells) if n_peaks >= 4 else []
+    return Evidence(describe(cells, n_peaks, rows), as_data(cells, n_peaks, rows))

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from crystalmela import FeatureExtractor, Pattern, hookimpl
+from crystalmela import Evidence, FeatureExtractor, Pattern, hookimpl
 from crystalmela import sklearn_models
 from crystalmela.features import local_maxima
 from crystalmela.profiles import CU_KA1, CU_KA2
 
-from .cells import describe
+from .cells import evidence
 from .indexing import N_OBS, absence_gains, lattice_features, relative_figures
 from .lattice_symmetry import symmetry_features
 from .monoclinic import mono_features
@@ -157,14 +157,14 @@ def lattice_fit_features(pattern: Pattern) -> np.ndarray:
     return features
 
 
-def explain(pattern: Pattern) -> list[str]:
-    """The cells that index the pattern's peaks (``cells.describe``): from the search ``extract`` just
-    ran on this pattern, or a new one."""
+def explain(pattern: Pattern) -> Evidence:
+    """The cells that index the pattern's peaks (``cells.describe``, ``cells.as_data``): from the
+    search ``extract`` just ran on this pattern, or a new one."""
     with _FOUND_LOCK:
         found = _FOUND.pop(_key(pattern), None)
     if found is None:
         _, *found = analyse(pattern)
-    return describe(*found)
+    return evidence(*found)
 
 
 # Extremely randomized trees ship: ``budget`` up to feature version 9, ``wide`` since version 10.

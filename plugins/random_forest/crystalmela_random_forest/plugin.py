@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crystalmela import FeatureExtractor, Pattern, hookimpl
+from crystalmela import Evidence, FeatureExtractor, Pattern, hookimpl
 from crystalmela.features import describe_peaks, peak_indices
 from crystalmela import sklearn_models
 
@@ -19,7 +19,7 @@ FEATURE = "paper_peaks"
 N_PEAKS = 10
 
 
-def explain(pattern: Pattern) -> list[str]:
+def explain(pattern: Pattern) -> Evidence:
     """The peaks the features were read from (``crystalmela.features.describe_peaks``)."""
     return describe_peaks(pattern, peak_indices(pattern))
 
