@@ -20,9 +20,9 @@ spare lines). Then the triclinic crystals whose lattice the aP search misses and
 ones the oP search misses, with both figures, and each search's mean time a pattern.
 ``--data DATA``: ``--n`` val rows of a built data set instead, rendered as lattice_fit's training
 renders them: the searches' development set, since the real structures are the hold-out.
-``--trials hough|half`` adds a second aP search over other trial rows (``hough_trials``,
-``half_trials``, measured 2026-12-01, not in the features) and keeps the better of the two cells by
-M·f⁴, as a feature would.
+``--trials hough|half|sweep`` adds a second aP search over other trial rows (``hough_trials``,
+``half_trials``, ``sweep_trials``; measured 2026-12-01, not in the features) and keeps the better of
+the two cells by M·f⁴, as a feature would.
 """
 from __future__ import annotations
 
@@ -167,7 +167,96 @@ def half_trials(q, slope) -> np.ndarray:
     return tric_trials(q, slope, qa[trip].T)
 
 
-TRIALS = {"hough": hough_trials, "half": half_trials}
+SWEEP_PARTIAL = 16     # partial rows (one cross term unknown) swept over that term's whole range
+SWEEP_KEEP = 3         # values kept per partial row from the coarse sweep, each then finely scanned
+SWEEP_ZONE = 3         # zone candidates of each known cross term (4, lattice_fit's CROSS_KEEP, found fewer)
+
+
+def _zone_score(q, tol, P, j):
+    """Peaks indexed (loose tolerance) by the lines of aP rows P that do not involve term ``j`` (the
+    two zones whose cross terms are known, and the axial rows), less a quarter of those lines up to
+    the last peak that index nothing: how good a partial row is before its third cross term is known."""
+    from crystalmela_lattice_fit.triclinic import _half_space, axes_d
+    q_max = q[-1] * 1.01
+    out = np.full(len(P), -np.inf)
+    bounds = np.clip(np.floor(np.nan_to_num(axes_d(P, q_max), nan=0.0)).astype(int), 1, 12)
+    for i, row in enumerate(P):
+        X = _half_space(*bounds[i])
+        Q = np.sort((X[X[:, j] == 0] @ row))
+        Q = Q[Q <= q_max]
+        if Q.size == 0:
+            continue
+        pos = np.clip(np.searchsorted(Q, q), 1, Q.size - 1) if Q.size > 1 else np.zeros(q.size, int)
+        d = np.minimum(np.abs(q - Q[pos - 1 if Q.size > 1 else 0]), np.abs(q - Q[pos]))
+        hit = d <= tol
+        used = np.abs(Q[:, None] - q[None, :]) <= tol[None, :]
+        out[i] = hit.sum() - 0.25 * (~used.any(axis=1)).sum()
+    return out
+
+
+def sweep_trials(q, slope) -> np.ndarray:
+    """aP trial rows whose third cross term is swept over its whole metric range: the zone candidates
+    (lattice_fit's ``_cross``) give two cross terms; the best ``SWEEP_PARTIAL`` such partial rows
+    (``_zone_score``) are tried at every value of the third in steps of half the loose tolerance,
+    scored on every peak; the ``SWEEP_KEEP`` best values of each are scanned again in steps of an
+    eighth of it at the narrow tolerance. For a pattern whose third zone has no low lines to vote
+    (DIBBUL01: hk0), a vote cannot find that term, while the whole pattern picks it out."""
+    from crystalmela_lattice_fit import indexing as ix
+    from crystalmela_lattice_fit.triclinic import AXES_FIRST, CROSS_RATIO, _cross, plausible, score_tric
+    trip = np.array(list(combinations(range(min(q.size, AXES_FIRST)), 3)))
+    A, B, C = q[trip].T
+    tol = slope * ix.TOL_LOOSE
+    zones = {3: _cross(q, tol, A, B)[:, :SWEEP_ZONE], 4: _cross(q, tol, A, C)[:, :SWEEP_ZONE],
+             5: _cross(q, tol, B, C)[:, :SWEEP_ZONE]}
+    zones[5] = np.concatenate([zones[5], -zones[5]], axis=1)
+    q_max = q[-1] * 1.01
+    w = float(np.median(slope[: min(ix.FIRST, q.size)] * ix.TOL_LOOSE))
+    tol_n = slope * ix.TOL_2THETA
+    sweeps, owners, terms = [], [], []
+    for j, (u, v) in {5: (3, 4), 4: (3, 5), 3: (4, 5)}.items():
+        nu, nv = zones[u].shape[1], zones[v].shape[1]
+        P = np.zeros((trip.shape[0], nu, nv, 6))
+        P[..., 0], P[..., 1], P[..., 2] = (x[:, None, None] for x in (A, B, C))
+        P[..., u] = zones[u][:, :, None]
+        P[..., v] = zones[v][:, None, :]
+        P = ix._unique_rows(P.reshape(-1, 6))
+        P = P[plausible(P, q_max)]                   # with the third term at 0
+        if len(P) == 0:
+            continue
+        P = P[np.argsort(-_zone_score(q, tol, P, j), kind="stable")[:SWEEP_PARTIAL]]
+        a, b = {3: (0, 1), 4: (0, 2), 5: (1, 2)}[j]
+        for row in P:
+            bound = 2.0 * np.sqrt(row[a] * row[b]) * CROSS_RATIO
+            vals = np.arange(0.0 if j in (3, 4) else -bound, bound, w / 2)   # D, E ≥ 0 by the axes' signs
+            R = np.repeat(row[None], vals.size, axis=0)
+            R[:, j] = vals
+            sweeps.append(R)
+            owners.append(np.full(vals.size, len(owners)))
+            terms.append(j)
+    if not sweeps:
+        return np.zeros((0, 6))
+    R, own = np.concatenate(sweeps), np.concatenate(owners)
+    ok = plausible(R, q_max)
+    R, own = R[ok], own[ok]
+    err, _, n_calc = score_tric(R, q, tol, q_max, want_coef=False)
+    sc = ix._figure(err, tol, n_calc, q_max) * (err <= 1.0).mean(axis=1) ** 4
+    picks = []
+    for o in np.unique(own):
+        m = np.flatnonzero(own == o)
+        picks.extend(m[np.argsort(-sc[m])[:SWEEP_KEEP]])
+    base = R[picks]
+    js = np.asarray(terms)[own[picks]]
+    steps = np.linspace(-w / 2, w / 2, 9)
+    R2 = np.repeat(base, steps.size, axis=0)
+    R2[np.arange(len(R2)), np.repeat(js, steps.size)] += np.tile(steps, len(base))
+    ok2 = plausible(R2, q_max)
+    e2, _, n2 = score_tric(R2, q, tol_n, q_max, want_coef=False)
+    s2 = np.where(ok2, ix._figure(e2, tol_n, n2, q_max) * (e2 <= 1.0).mean(axis=1) ** 4, -1.0)
+    best = s2.reshape(len(base), steps.size).argmax(axis=1)
+    return R2.reshape(len(base), steps.size, 6)[np.arange(len(base)), best]
+
+
+TRIALS = {"hough": hough_trials, "half": half_trials, "sweep": sweep_trials}
 
 
 def fit_tric_with(q, slope, trials=None):

@@ -82,6 +82,7 @@ def test_mono_trial_runs_and_refuses_empty_input(shared_cifs, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "mP full" in out and "own lattice aP" in out and "oP (n)" in out
     assert main([str(cifs), "--trials", "hough"]) == 0
+    assert main([str(cifs), "--trials", "sweep"]) == 0
     assert "own lattice aP" in capsys.readouterr().out
     assert main([str(tmp_path / "none")]) == 2
     assert "no readable crystal" in capsys.readouterr().err
@@ -136,6 +137,20 @@ def test_hough_trials_recover_a_cross_term_whose_zone_lines_are_missing():
     shipped = mono_trial.fit_tric_with(q, slope)
     both = mono_trial.fit_tric_with(q, slope, mono_trial.hough_trials)
     assert both[0] * both[1] ** 4 >= shipped[0] * shipped[1] ** 4          # never worse than the shipped
+
+
+def test_sweep_trials_find_a_cross_term_no_zone_votes_for():
+    """The same pattern as the Hough test (no 0kl line): sweeping F over its whole range, scored on
+    every peak, finds the metric that lattice_fit's trials lack, and the search then indexes all."""
+    from crystalmela_lattice_fit.triclinic import tric_trials
+    mono_trial = _script("mono_trial")
+    q, slope, H, R = _tric_lines((6.3, 7.9, 9.4, 79.0, 84.0, 72.0), lambda h, k, l: (h == 0) & (k != 0) & (l != 0))
+    basis = H[:3].astype(float)
+    assert not _has_metric(tric_trials(q, slope), basis, R)
+    rows = mono_trial.sweep_trials(q, slope)
+    assert rows.shape[1] == 6 and _has_metric(rows, basis, R)
+    M, f = mono_trial.fit_tric_with(q, slope, mono_trial.sweep_trials)[:2]
+    assert f == 1.0 and M > 10
 
 
 def test_half_trials_read_a_second_order_line_as_an_axis():
