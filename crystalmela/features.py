@@ -50,7 +50,7 @@ def describe_peaks(pattern: Pattern, idx: np.ndarray, first: int = 10, weak: flo
     idx = np.asarray(idx, dtype=np.intp)
     if idx.size == 0:
         return Evidence(["no local maximum: the peak features are all zero"],
-                        {"maxima": 0, "first_two_theta": [], "weak_of_first": 0, "weak_below": weak,
+                        {"maxima": 0, "first_two_theta": [], "weak_of_first": 0, "weak_below": float(weak),
                          "strongest_two_theta": None})
     head = idx[:first]
     top = float(pattern.y[idx].max())
