@@ -20,6 +20,8 @@ Column sets:
 ``quality``: how sharp and clean a pattern is (``quality``): the idea that the same indexing figures
 mean more on a sharp, quiet pattern than on a broad noisy one, which the trees cannot tell apart
 without such columns. Measured 2026-12-01: no gain (docs/models.md).
+``sweep``: the aP cell found with the swept third cross term (``mono_trial.sweep_trials``) beside the
+shipped trials, its figures and its lattice's two-fold axes (``sweep``).
 """
 from __future__ import annotations
 
@@ -71,7 +73,31 @@ def _median_width(net: np.ndarray, idx: np.ndarray, step: float) -> float:
     return float(np.median(widths))
 
 
-COLUMNS = {"quality": quality}
+def sweep(pattern) -> np.ndarray:
+    """The aP cell of lattice_fit's search with ``mono_trial.sweep_trials`` beside its trials (the
+    better cell by M·f⁴, as ``mono_trial --trials sweep`` measures it): the five ``cell_figures``
+    (log10 M, fraction indexed, lines per peak, log10 M and fraction at 0.05°), then its lattice's
+    two-fold axes within 0.5°, 1.5° and 3° and the smallest obliquity (``symmetry_features``' aP part).
+    Appended beside the shipped aP columns, so the trees can take either."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from mono_trial import fit_tric_with, sweep_trials
+    from crystalmela_lattice_fit.indexing import cell_figures
+    from crystalmela_lattice_fit.lattice_symmetry import symmetry_features
+    from crystalmela_lattice_fit.plugin import pick_peaks
+    from crystalmela_lattice_fit.triclinic import MIN_PEAKS, score_tric
+    wl = pattern.grid.wavelength if pattern.grid is not None else pattern.wavelength
+    found = cell_figures(pick_peaks(pattern), wl, MIN_PEAKS,
+                         lambda q, slope: fit_tric_with(q, slope, sweep_trials), score_tric)
+    out = np.zeros(9, np.float32)
+    if found is None:
+        out[5:] = symmetry_features(None, None)[:4]
+        return out
+    out[:5] = found[0]
+    out[5:] = symmetry_features(found[1], None)[:4]
+    return out
+
+
+COLUMNS = {"quality": quality, "sweep": sweep}
 CHECKED_ROWS = 3    # cached rows whose features are recomputed to check the renderings match
 
 

@@ -706,6 +706,24 @@ def test_quality_columns_tell_a_sharp_quiet_pattern_from_a_broad_noisy_one(share
     assert clean[1] < lab[1] and clean[2] < 0.01 < lab[2]                     # noise, background
 
 
+def test_sweep_columns_give_the_ap_cell_and_its_lattice_axes():
+    from crystalmela import PAPER_GRID, Pattern
+    from crystalmela.simulate import simulate
+    from crystalmela.structure import Crystal
+    from crystalmela_lattice_fit.lattice_symmetry import NO_AXIS
+    column_trial = _script("column_trial")
+    import gemmi
+    tric = Crystal(cell=(5.13, 6.37, 7.71, 77.3, 83.9, 95.2), hall=gemmi.SpaceGroup("P -1").hall,
+                   elements=["Fe", "O", "O"], fract=np.array([(0.1, 0.2, 0.3), (0.35, 0.15, 0.6), (0.7, 0.45, 0.1)]),
+                   occ=np.ones(3), u_iso=np.full(3, 0.01))
+    cols = column_trial.sweep(simulate(tric))
+    assert cols[1] == 1.0 and cols[0] > 1.0                  # every peak indexed, M > 10
+    assert cols[5:8].tolist() == [0, 0, 0] and cols[8] == NO_AXIS      # a triclinic lattice: no two-fold axis
+    x = np.linspace(0, 90, 4501)
+    flat = column_trial.sweep(Pattern(x=x, y=np.full_like(x, 10.0), wavelength=1.54056, grid=PAPER_GRID))
+    assert flat[:8].tolist() == [0.0] * 8 and flat[8] == NO_AXIS
+
+
 def test_explain_cells_runs_and_refuses_missing_or_empty_input(shared_cifs, tmp_path, capsys):
     mod = _script("explain_cells")
     cifs = tmp_path / "cifs"
