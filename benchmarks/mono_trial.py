@@ -186,11 +186,8 @@ def _zone_score(q, tol, P, j):
         Q = Q[Q <= q_max]
         if Q.size == 0:
             continue
-        pos = np.clip(np.searchsorted(Q, q), 1, Q.size - 1) if Q.size > 1 else np.zeros(q.size, int)
-        d = np.minimum(np.abs(q - Q[pos - 1 if Q.size > 1 else 0]), np.abs(q - Q[pos]))
-        hit = d <= tol
-        used = np.abs(Q[:, None] - q[None, :]) <= tol[None, :]
-        out[i] = hit.sum() - 0.25 * (~used.any(axis=1)).sum()
+        near = np.abs(Q[:, None] - q[None, :]) <= tol[None, :]          # (lines, peaks)
+        out[i] = near.any(axis=0).sum() - 0.25 * (~near.any(axis=1)).sum()
     return out
 
 
