@@ -11,6 +11,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -129,19 +130,33 @@ def ensemble_folders() -> list[Path]:
     return [Path(env), ENSEMBLE_DIR] if env else [ENSEMBLE_DIR]
 
 
-def ensemble_defaults(models: dict, dataset: str, folder: Path | None = None) -> tuple[dict | None, float]:
-    """(weights, temperature) fitted for exactly these loaded ``models`` (name → model with a
-    ``card``), from ``folder`` or else the first of ``ensemble_folders`` holding a fit for them;
-    ``(None, 1.0)`` when none was fitted for them. Weights are None for records fitted with equal
-    weights."""
+class EnsembleFit(NamedTuple):
+    """A fitted ensemble record that matches the loaded models: where it is, its weights (None for
+    a fit with equal weights), its temperature and the whole record (``fitted_on``, ``accuracy`` …)."""
+    path: Path
+    weights: dict | None
+    temperature: float
+    record: dict
+
+
+def ensemble_fit(models: dict, dataset: str, folder: Path | None = None) -> EnsembleFit | None:
+    """The fit for exactly these loaded ``models`` (name → model with a ``card``) from ``folder`` or
+    else the first of ``ensemble_folders`` holding one; None when none was fitted for them."""
     for candidate in ([folder] if folder else ensemble_folders()):
         found = _fit_in(candidate / f"{dataset}.json", models)
         if found is not None:
             return found
-    return None, 1.0
+    return None
 
 
-def _fit_in(path: Path, models: dict) -> tuple[dict | None, float] | None:
+def ensemble_defaults(models: dict, dataset: str, folder: Path | None = None) -> tuple[dict | None, float]:
+    """(weights, temperature) of ``ensemble_fit``; ``(None, 1.0)`` when none was fitted for these
+    models. Weights are None for records fitted with equal weights."""
+    found = ensemble_fit(models, dataset, folder)
+    return (None, 1.0) if found is None else (found.weights, found.temperature)
+
+
+def _fit_in(path: Path, models: dict) -> EnsembleFit | None:
     """The fit a record holds for exactly ``models``; None when the file is missing, damaged, or
     fitted for other models."""
     if not path.is_file():
@@ -162,7 +177,7 @@ def _fit_in(path: Path, models: dict) -> tuple[dict | None, float] | None:
             return None
     except (ValueError, KeyError, TypeError):
         return None
-    return weights, (t if t > 0 else 1.0)
+    return EnsembleFit(path, weights, t if t > 0 else 1.0, rec)
 
 
 def fit_weights(probs: dict, y: np.ndarray) -> dict:

@@ -142,6 +142,16 @@ def cmd_plugins(args) -> int:
     return EXIT_OK
 
 
+def cmd_models(args) -> int:
+    from .inventory import format_inventory, inventory
+    inv = inventory(DATASETS if args.dataset == "all" else (args.dataset,))
+    if args.json:
+        print(json.dumps(inv.model_dump(), indent=2))
+    else:
+        print(format_inventory(inv) if inv.models else "no classifier plugins installed")
+    return EXIT_NO_MODEL if any(not m.loaded for m in inv.models) else EXIT_OK
+
+
 def cmd_simulate(args) -> int:
     from .pattern import GridSpec
     from .predict import resolve_wavelength
@@ -598,6 +608,12 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("plugins", help="list installed plugins, their hooks, and any that failed")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_plugins)
+
+    m = sub.add_parser("models", help="list the installed models: what each was trained on, its val "
+                       "scores, temperature and ensemble weight (from the model cards)")
+    m.add_argument("--dataset", choices=(*DATASETS, "all"), default="all")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_models)
     return ap
 
 
