@@ -143,6 +143,26 @@ def test_models_and_openapi(client):
     assert {"/api/predict", "/api/runs", "/api/runs/{run_id}"} <= set(paths)
 
 
+def test_models_page_and_api_show_the_cards(client, toy):
+    """Public, like Contact: what each model was trained on and how it scored, and which fail."""
+    inv = client.get("/api/models/installed").json()
+    rows = {(m["model"], m["dataset"]): m for m in inv["models"]}
+    assert rows[("lattice_fit", "full")]["trained_on"].startswith("exact-20k (20,000 synthetic crystals")
+    assert rows[("toy_broken", "full")]["problem"] == "failed: RuntimeError: weights corrupted"
+    page = client.get("/models")
+    assert page.status_code == 200
+    html = page.text
+    assert '<a href="/models">Models</a>' in html
+    full = html[html.index('id="models-full"'):html.index('id="models-organic"')]
+    lf = rows[("lattice_fit", "full")]
+    assert f"{lf['val']['top1']:.3f} / {lf['val']['top2']:.3f}" in full and "15,999" in full
+    assert "not available: failed: RuntimeError: weights corrupted" in full
+    assert "no model card" in full                                   # toy_a
+    # toy models loaded beside the shipped ones: no fit for exactly that set
+    assert "equal weights (no fit for exactly these models)" in full
+    assert "/api/models/installed" in client.get("/openapi.json").json()["paths"]
+
+
 def test_crystalmela_serve_answers_on_localhost(tmp_path):
     import json
     import socket

@@ -93,6 +93,12 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                             "datasets": list(c.datasets)} for n, c in sorted(reg.classifiers.items())],
                 "datasets": list(DATASETS)}
 
+    @app.get("/api/models/installed")
+    def api_models_installed():
+        """Every installed model as its card describes it (``crystalmela models --json``)."""
+        from ..inventory import inventory
+        return inventory().model_dump()
+
     async def read_uploads(files: list[UploadFile]) -> list[service.Upload]:
         """The uploaded files, refused whole when too many, too large or empty (nothing recorded)."""
         files = [f for f in files if f.filename or f.size]
@@ -222,6 +228,14 @@ def _pages(app: FastAPI, settings: WebSettings, db, read_uploads, upload_dir) ->
         if user is None:
             return RedirectResponse("/login", 303)
         return render(request, "history.html", user=user, runs=service.user_runs(s, user))
+
+    @app.get("/models", response_class=HTMLResponse)
+    def page_models(request: Request, s=Depends(db)):
+        from ..inventory import inventory
+        inv = inventory()
+        return render(request, "models.html", user=user_of(request, s), models=inv.models,
+                      datasets=list(dict.fromkeys(m.dataset for m in inv.models)),
+                      ensembles={e.dataset: e for e in inv.ensembles})
 
     @app.get("/contact", response_class=HTMLResponse)
     def page_contact(request: Request, s=Depends(db)):
