@@ -239,6 +239,41 @@ def test_a_run_stored_before_evidence_existed_still_shows(client, settings):
     assert page.status_code == 200 and "Top-1:" in page.text and "cells that index" not in page.text
 
 
+def test_results_page_draws_the_cells_as_a_table(client, settings):
+    tok = _page_register(client)
+    r = client.post("/predict", data={"csrf_token": tok, "models": ["lattice_fit", "random_forest"]},
+                    files=[("files", ("LiCoO2.RAW", EXAMPLE.read_bytes()))])
+    assert r.status_code == 200
+    lattice = r.text[r.text.index('data-model="lattice_fit"'):r.text.index('data-model="random_forest"')]
+    head = lattice[lattice.index("<tr>"):lattice.index("</tr>")]
+    assert "<th>family</th>" in head and "<th>de wolff m</th>" in head and "<th>indexes</th>" in head
+    first = lattice[lattice.index("</tr>"):].split("</tr>")[1]
+    assert "<td>hR</td>" in first and "<td>2.81608</td>" in first and "<td>yes</td>" in first
+    assert "<summary>as text</summary>" in lattice                   # the lines, folded
+    forest = r.text[r.text.index('data-model="random_forest"'):]
+    assert 'class="evidence-table"' not in forest and "<pre>" in forest       # no list of cells: the lines
+    # a run stored before evidence_data existed shows its lines as before
+    con = sqlite3.connect(settings.data_dir / "crystalmela.db")
+    with con:
+        con.execute("update runs set result = json_remove(result, '$.evidence_data')")
+    con.close()
+    page = client.get("/runs/1").text
+    assert 'class="evidence-table"' not in page and "cells that index" in page and "<pre>hR" in page
+
+
+@pytest.mark.parametrize("data, tables", [
+    (None, []), ([1, 2], []), ({"maxima": 529, "first_two_theta": [16.0, 16.1]}, []),
+    ({"cells": []}, []),
+    ({"cells": [{"a": {"nested": 1}}]}, []),                          # not flat: left to the lines
+    ({"cells": [{"family": "oP", "a": 3.1, "ok": True}, {"family": "aP", "extra_key": None, "ok": False}]},
+     [{"name": "cells", "columns": ["family", "a", "ok", "extra key"],
+       "rows": [["oP", 3.1, "yes", ""], ["aP", "", "no", ""]]}]),
+])
+def test_evidence_tables(data, tables):
+    from crystalmela.web.app import evidence_tables
+    assert evidence_tables(data) == tables
+
+
 def test_pages_refuse_bad_input_with_a_message(client):
     tok = _page_register(client)
     r = client.post("/predict", data={"csrf_token": tok}, files=[("files", ("junk.xy", b"10 5\n10.02 x\n"))])

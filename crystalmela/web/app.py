@@ -22,6 +22,27 @@ from .db import User, make_sessionmaker, migrate
 from .settings import WebSettings
 
 
+def evidence_tables(data) -> list[dict]:
+    """The tables the Results page draws from one model's ``evidence_data``: every value that is a
+    list of flat objects (lattice_fit's ``cells``) becomes ``{"name", "columns", "rows"}``, columns
+    in first-seen order, booleans as yes / no. Any plugin's data gets the same treatment, so the page
+    knows no plugin; data with no such list (the forests' peak summary) gives none, and the text
+    lines are shown instead."""
+    if not isinstance(data, dict):
+        return []
+    tables = []
+    for name, value in data.items():
+        if not (isinstance(value, list) and value and all(isinstance(v, dict) for v in value)):
+            continue
+        if any(isinstance(x, (dict, list)) for v in value for x in v.values()):
+            continue
+        columns = list(dict.fromkeys(k for v in value for k in v))
+        rows = [["yes" if v.get(c) is True else "no" if v.get(c) is False else "" if v.get(c) is None
+                 else v.get(c) for c in columns] for v in value]
+        tables.append({"name": name, "columns": [c.replace("_", " ") for c in columns], "rows": rows})
+    return tables
+
+
 class Credentials(BaseModel):
     email: str
     password: str
@@ -155,6 +176,7 @@ def _pages(app: FastAPI, settings: WebSettings, db, read_uploads, upload_dir) ->
     carry the session's CSRF token in a hidden field."""
     from pathlib import Path
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+    templates.env.globals["evidence_tables"] = evidence_tables
 
     def user_of(request: Request, s) -> User | None:
         uid = request.session.get("user_id")
