@@ -67,24 +67,38 @@ class Inventory(BaseModel):
     ensembles: list[EnsembleInfo]
 
 
+def _number(value) -> float | None:
+    """A card's figure, or None when it is missing or not a number: cards are JSON any plugin writes,
+    and one odd field must not stop the listing."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _count(value) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 def _scores(block) -> Scores | None:
     if not isinstance(block, dict):
         return None
-    return Scores(n=block.get("n"), top1=block.get("accuracy"), top2=block.get("top2_accuracy"),
-                  balanced=block.get("balanced_accuracy"))
+    return Scores(n=_count(block.get("n")), top1=_number(block.get("accuracy")),
+                  top2=_number(block.get("top2_accuracy")), balanced=_number(block.get("balanced_accuracy")))
 
 
-def describe_build(data: dict) -> str | None:
+def describe_build(data) -> str | None:
     """A card's ``data`` block in words: the build's folder name, how many synthetic crystals and CIF
     folders, its seed and the generator settings that change what is drawn."""
-    if not data:
+    if not isinstance(data, dict) or not data:
         return None
     name = Path(str(data.get("path", "?"))).name or "?"
-    build = data.get("build_settings") or {}
+    build = data.get("build_settings")
+    if not isinstance(build, dict) or not build:
+        return name
     parts = []
-    if build.get("synthetic"):
+    if _count(build.get("synthetic")):
         parts.append(f"{build['synthetic']:,} synthetic crystals")
-    if build.get("cif_dirs"):
+    if isinstance(build.get("cif_dirs"), list) and build["cif_dirs"]:
         parts.append(f"{len(build['cif_dirs'])} CIF folder(s)")
     if "seed" in build:
         parts.append(f"seed {build['seed']}")
@@ -92,17 +106,18 @@ def describe_build(data: dict) -> str | None:
     # default did (docs/models.md, "Training data")
     parts.append("space groups " + ("drawn exactly" if build.get("sg_draw", "redraw") == "exact" else "redrawn"))
     parts.append(f"cells {build.get('cell_model', 'uniform')}")
-    return f"{name} ({', '.join(parts)})" if build else name
+    return f"{name} ({', '.join(parts)})"
 
 
 def _from_card(info: ModelInfo, card) -> None:
     info.weights, info.sha256, info.size_bytes = card.weights, card.sha256, card.size_bytes
     info.feature, info.feature_version = card.feature, card.feature_version or None
     info.trained_on = describe_build(card.data)
-    info.data_sha256 = card.data.get("sha256")
-    info.train_rows = card.metrics.get("train_size")
+    sha = card.data.get("sha256")
+    info.data_sha256 = sha if isinstance(sha, str) else None
+    info.train_rows = _count(card.metrics.get("train_size"))
     info.val, info.val_clean = _scores(card.metrics.get("val")), _scores(card.metrics.get("val_clean"))
-    info.temperature = (card.calibration or {}).get("temperature")
+    info.temperature = _number((card.calibration or {}).get("temperature"))
     info.code_version, info.created = card.code_version or None, card.created or None
 
 

@@ -2,6 +2,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import crystalmela as cm
@@ -90,6 +91,39 @@ def test_a_replaced_weights_file_is_named(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"carded 1  [carded_plugin]  NOT AVAILABLE: {tmp_path / 'w.npz'}: sha256" in out
     assert "does not match the model card" in out
+
+
+class _OddCardPlugin:
+    """A third-party model whose card holds figures of the wrong kinds."""
+
+    @cm.hookimpl
+    def crystalmela_classifiers(self):
+        from crystalmela.modelcard import ModelCard
+
+        class Model:
+            card = ModelCard(model="odd", model_version="1", dataset="full", classes=list(cm.CRYSTAL_SYSTEMS),
+                             weights="w.bin", sha256="0" * 64, size_bytes=7, feature="profile",
+                             data={"path": 3, "build_settings": {"synthetic": "lots", "cif_dirs": "a"}},
+                             metrics={"val": {"accuracy": "high", "n": 3.5, "top2_accuracy": True},
+                                      "val_clean": [0.9], "train_size": True},
+                             calibration={"temperature": "cold"})
+
+            def predict_proba(self, X):
+                return np.full((len(X), 7), 1 / 7)
+        return [cm.ClassifierSpec("odd", "1", feature="profile", load=lambda ds: Model(), datasets=("full",))]
+
+
+def test_odd_card_fields_are_left_out_not_fatal(capsys):
+    name = plugins.register(_OddCardPlugin(), "odd_plugin")
+    try:
+        assert main(["models", "--dataset", "full"]) == 0
+    finally:
+        plugins.unregister(name)
+    out = capsys.readouterr().out
+    odd = out[out.index("  odd 1  [odd_plugin]"):]
+    assert "features profile\n" in odd and "temperature" not in odd.split("\n")[0]
+    assert "trained on 3 (space groups redrawn, cells uniform)" in odd
+    assert "val top-1 / top-2, rendered as in training: not recorded; clean: not recorded" in odd
 
 
 def test_describe_build():
