@@ -497,6 +497,11 @@ def test_pseudo_symmetry_counts_metric_higher_lattices(tmp_path, capsys):
     assert main([str(cifs), "--obliquity", "0.2", "--json", str(report)]) == 0
     out = capsys.readouterr().out
     assert "clean, δ=0.2: ensemble others 1:" in out and "pseudo-symmetric 1:" in out
+    # the ceiling: the other structure counted right, the flat one as the ensemble scores it
+    flat = np.argsort(-np.asarray(next(p for n, p in probs.items() if n.endswith("flat.cif"))))
+    mono = 1                                          # CRYSTAL_SYSTEMS.index("monoclinic")
+    want = [(1 + (flat[0] == mono)) / 2, (1 + (mono in flat[:2])) / 2]
+    assert f"every other structure right: top-1 {want[0]:.3f} / top-2 {want[1]:.3f} at most" in out
     assert "flat.cif" in out.split("pseudo-symmetric at")[1] and "tilted.cif" not in out.split("pseudo-symmetric at")[1]
 
 
