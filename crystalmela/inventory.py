@@ -2,10 +2,11 @@
 val split, its temperature, and the ensemble weights fitted for it. ``crystalmela models`` prints
 this, so a user can say which models gave an answer without opening twelve JSON files.
 
-Each model is loaded the way ``predict`` loads it (``Registry.model``: weights hash, classes and
-feature version checked), so "ok" here means ``predict`` can use it, and a model that cannot be
-loaded is listed with the reason instead. Models of third-party plugins are listed the same way;
-one without a ``card`` says so.
+Each model is loaded the way ``predict`` loads it (``Registry.model``: the plugin's own ``load``,
+which for the shipped models checks the weights' sha256 and classes against the card, then the
+core's feature-version check), so a model listed as loaded is one ``predict`` can use, and one that
+cannot be loaded is listed with the reason instead. Models of third-party plugins are listed the
+same way; one without a ``card`` says so.
 """
 from __future__ import annotations
 
@@ -157,7 +158,9 @@ def inventory(datasets=DATASETS, registry: Registry | None = None) -> Inventory:
         ens = EnsembleInfo(dataset=dataset, models=sorted(loaded))
         if fit is not None:
             ens.weights, ens.temperature, ens.record = fit.weights, fit.temperature, str(fit.path)
-            ens.fitted_on, ens.val_top1 = fit.record.get("fitted_on"), fit.record.get("accuracy")
+            fitted_on = fit.record.get("fitted_on")
+            ens.fitted_on = fitted_on if isinstance(fitted_on, str) else None
+            ens.val_top1 = _number(fit.record.get("accuracy"))
             for info in rows:
                 if info.dataset == dataset and fit.weights and info.model in fit.weights:
                     info.ensemble_weight = fit.weights[info.model]
@@ -209,7 +212,7 @@ def format_inventory(inv: Inventory) -> str:
                 continue
             feature = f"{m.feature} v{m.feature_version}" if m.feature_version else m.feature
             temperature = f", temperature {m.temperature:.3f}" if m.temperature is not None else ""
-            out.append(f"{head}  {m.weights} {_size(m.size_bytes)} (sha256 {(m.sha256 or '?')[:12]}… checked), "
+            out.append(f"{head}  {m.weights} {_size(m.size_bytes)} (sha256 {(m.sha256 or '?')[:12]}…), "
                        f"features {feature}{temperature}")
             rows = f"{m.train_rows:,} training rows of " if m.train_rows else ""
             out.append(f"    trained on {rows}{m.trained_on or 'an unrecorded data set'}")

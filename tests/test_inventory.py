@@ -126,6 +126,21 @@ def test_odd_card_fields_are_left_out_not_fatal(capsys):
     assert "val top-1 / top-2, rendered as in training: not recorded; clean: not recorded" in odd
 
 
+def test_the_ensemble_fit_predict_would_use_is_shown(tmp_path, monkeypatch, capsys):
+    """A user's fit (CRYSTALMELA_ENSEMBLES) is read first, as predict reads it; odd fields in it are
+    left out."""
+    record = json.loads((ENSEMBLE_DIR / "full.json").read_text())
+    record.update(temperature=0.5, fitted_on=["not", "text"], accuracy="high",
+                  weights={n: 1.0 for n in record["weights"]})
+    (tmp_path / "full.json").write_text(json.dumps(record))
+    monkeypatch.setenv("CRYSTALMELA_ENSEMBLES", str(tmp_path))
+    assert main(["models", "--dataset", "full", "--json"]) == 0
+    (ens,) = json.loads(capsys.readouterr().out)["ensembles"]
+    assert ens["record"] == str(tmp_path / "full.json") and ens["temperature"] == 0.5
+    assert ens["fitted_on"] is None and ens["val_top1"] is None
+    assert set(ens["weights"].values()) == {1.0}
+
+
 def test_describe_build():
     assert describe_build({}) is None
     # cards written before --sg-draw and --cell-model existed: the generator's old behaviour
