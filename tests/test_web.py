@@ -144,7 +144,12 @@ def test_models_and_openapi(client):
 
 
 def test_models_page_and_api_show_the_cards(client, toy):
-    """Public, like Contact: what each model was trained on and how it scored, and which fail."""
+    """What each model was trained on and how it scored, and which fail; for logged-in users (a
+    model that fails to load is named with its path on the server)."""
+    assert client.get("/api/models/installed").status_code == 401
+    r = client.get("/models", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    _register(client)
     inv = client.get("/api/models/installed").json()
     rows = {(m["model"], m["dataset"]): m for m in inv["models"]}
     assert rows[("lattice_fit", "full")]["trained_on"].startswith("exact-20k (20,000 synthetic crystals")

@@ -115,8 +115,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
                 "datasets": list(DATASETS)}
 
     @app.get("/api/models/installed")
-    def api_models_installed():
-        """Every installed model as its card describes it (``crystalmela models --json``)."""
+    def api_models_installed(user: User = Depends(current_user)):
+        """Every installed model as its card describes it (``crystalmela models --json``). Logged-in
+        users only: a model that fails to load is named with its path on the server."""
         from ..inventory import inventory
         return inventory().model_dump()
 
@@ -254,8 +255,11 @@ def _pages(app: FastAPI, settings: WebSettings, db, read_uploads, upload_dir) ->
     @app.get("/models", response_class=HTMLResponse)
     def page_models(request: Request, s=Depends(db)):
         from ..inventory import inventory
+        user = user_of(request, s)
+        if user is None:
+            return RedirectResponse("/login", 303)
         inv = inventory()
-        return render(request, "models.html", user=user_of(request, s), models=inv.models,
+        return render(request, "models.html", user=user, models=inv.models,
                       datasets=list(dict.fromkeys(m.dataset for m in inv.models)),
                       ensembles={e.dataset: e for e in inv.ensembles})
 
