@@ -1,4 +1,4 @@
-"""CNN training throughput on this machine: the ``fast`` (shipped) and ``logq`` networks against the paper's.
+"""CNN training throughput on this machine: the ``fast`` (shipped) network against the paper's.
 
     python benchmarks/bench_cnn_train.py [--steps 20] [--paper-steps 3]
 
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from crystalmela_cnn_flax.network import CONFIGS
     rates = {}
-    for name in ("logq", "fast"):
+    for name in ("fast",):
         rates[name], n = rate(CONFIGS[name], args.steps, 256)
         print(f"{name:5}: {rates[name]:8.0f} samples/s  ({n:,} parameters, batch 256)")
     paper, n_paper = rate(CONFIGS["paper"], args.paper_steps, 32)

@@ -54,7 +54,7 @@ def walk(X: np.ndarray, roots, left, right, feature, threshold, max_depth: int,
          missing_left: np.ndarray | None = None) -> np.ndarray:
     """The leaf node (n, trees) each row of float32 ``X`` reaches in every tree: left when
     ``x[feature] <= threshold``; a NaN goes where ``missing_left`` says (right when not given, as
-    ``NaN <= t`` is false). Shared by ``Forest`` and ``crystalmela.boosted``."""
+    ``NaN <= t`` is false)."""
     rows = np.arange(len(X))[:, None]
     node = np.broadcast_to(roots, (len(X), len(roots))).copy()
     for _ in range(max_depth + 1):

@@ -2,7 +2,7 @@
 
 For classifier plugins built on scikit-learn trees (ours and anyone's): ``train_forest`` fits an
 estimator on a TrainRequest's features, exports it with ``crystalmela.forest`` (random forests, extra
-trees, single trees) or ``crystalmela.boosted`` (histogram gradient boosting) — an ``.npz`` of plain
+trees, single trees) — an ``.npz`` of plain
 arrays, opened without pickle, so a model file cannot run code — and writes the card; ``load_model``
 reads it back after the card's checks. Prediction does not import scikit-learn.
 """
@@ -13,21 +13,20 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CrystalmelaError, ModelNotAvailableError
-from .boosted import BoostedTrees, is_boosted_file
 from .forest import Forest
 from .systems import CRYSTAL_SYSTEMS
 
 WEIGHTS = "model.npz"
+FORESTS = ("RandomForestClassifier", "ExtraTreesClassifier")
 
 
 def save(model, path: str | Path) -> None:
-    """Export a fitted scikit-learn forest, tree or HistGradientBoostingClassifier to ``path``."""
-    kind = BoostedTrees if hasattr(model, "_predictors") else Forest
-    kind.from_sklearn(model).save(path)
+    """Export a fitted scikit-learn forest or tree to ``path``."""
+    Forest.from_sklearn(model).save(path)
 
 
-def load(path: str | Path) -> Forest | BoostedTrees:
-    return BoostedTrees.load(path) if is_boosted_file(path) else Forest.load(path)
+def load(path: str | Path) -> Forest:
+    return Forest.load(path)
 
 
 def train_forest(request, make_estimator, config: dict, *, weights: str = WEIGHTS):
@@ -68,13 +67,13 @@ def named_config(model: str, configs: dict[str, dict], default: str, user: dict)
     return {**configs[name], **user}
 
 
-def load_model(name: str, feature: str, package_dir: str | Path, dataset: str) -> Forest | BoostedTrees:
+def load_model(name: str, feature: str, package_dir: str | Path, dataset: str) -> Forest:
     """A plugin's verified forest for ``dataset`` (``package_dir/models/<dataset>/``)."""
     from .models import require_model
     return load_dir(feature, require_model(name, package_dir, dataset))
 
 
-def load_dir(feature: str, directory: str | Path) -> Forest | BoostedTrees:
+def load_dir(feature: str, directory: str | Path) -> Forest:
     """The verified forest in a model folder written by ``train_forest``."""
     from .modelcard import read_verified
     card, weights = read_verified(directory)
@@ -89,24 +88,25 @@ def forest_classifier(name: str, version: str, *, feature: str, package_dir: str
     """The ClassifierSpec of a scikit-learn forest plugin: load from ``package_dir/models/``,
     ``load_dir``, and ``train`` with the named ``configs`` (``default`` unless the user names one).
     ``estimator`` is a class of ``sklearn.ensemble`` (imported only when training), fitted with all
-    cores and the request's seed; a configuration may name another (its ``"estimator"`` key, e.g.
-    ``HistGradientBoostingClassifier``). Our forest plugins are built with it; so can anyone's."""
+    cores and the request's seed; a configuration may name the other (its ``"estimator"`` key:
+    ``RandomForestClassifier`` or ``ExtraTreesClassifier``, the forests ``crystalmela.forest``
+    exports). Our forest plugins are built with it; so can anyone's."""
     from .pattern import PAPER_GRID
     from .specs import ClassifierSpec
     package_dir = Path(package_dir)
 
-    def load(dataset: str) -> Forest | BoostedTrees:
+    def load(dataset: str) -> Forest:
         return load_model(name, feature, package_dir, dataset)
 
     def make_estimator(config: dict, seed: int):
         import sklearn.ensemble
         config = dict(config)
         name = config.pop("estimator", estimator)
-        cls = getattr(sklearn.ensemble, name, None)
-        if not isinstance(cls, type) or not hasattr(cls, "predict_proba"):
-            raise CrystalmelaError(f"{name!r} is not a classifier of sklearn.ensemble")
-        if "n_jobs" in cls().get_params():       # boosting uses every core through OpenMP anyway
-            config["n_jobs"] = -1
+        if name not in FORESTS:
+            raise CrystalmelaError(f"{name!r} is not a forest this plugin can export; expected one of "
+                                   f"{', '.join(FORESTS)}")
+        cls = getattr(sklearn.ensemble, name)
+        config["n_jobs"] = -1
         try:
             est = cls(**config, random_state=seed)
             getattr(est, "_validate_params", lambda: None)()     # ranges too, before any feature

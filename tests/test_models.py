@@ -50,21 +50,6 @@ def test_train_save_load_predict(tmp_path, tiny_data, name):
     assert card2.sha256 == card.sha256 and weights.suffix in (".npz", ".msgpack")
 
 
-def test_lattice_fit_boosted_config_trains_and_loads_as_boosted_trees(tmp_path, tiny_data):
-    from crystalmela.boosted import BoostedTrees
-    spec = get_registry().classifier("lattice_fit")
-    req = TrainRequest(name="lattice_fit", version=spec.version, feature=spec.feature, dataset="full",
-                       data=tiny_data, out_dir=tmp_path / "full", grid=spec.grid, progress=False,
-                       config={"name": "boosted", "max_iter": 5, "early_stopping": False, "min_samples_leaf": 2})
-    card = spec.train(req)
-    assert card.settings["estimator"] == "HistGradientBoostingClassifier"
-    model = spec.load_dir(tmp_path / "full")
-    assert isinstance(model, BoostedTrees) and model.card.sha256 == card.sha256
-    X, _ = req.features("val")
-    p = model.predict_proba(X)
-    assert p.shape == (len(X), 7) and np.allclose(p.sum(axis=1), 1.0)
-
-
 def test_tampered_weights_are_refused(tmp_path, tiny_data):
     spec = get_registry().classifier("random_forest")
     req = TrainRequest(name=spec.name, version=spec.version, feature=spec.feature, dataset="full",
@@ -182,10 +167,10 @@ def test_cli_train_on_a_subset(tmp_path, tiny_data, capsys):
 
 
 @pytest.mark.parametrize("config, match", [
-    ({"name": "boosted", "n_estimators": 5}, "bad HistGradientBoostingClassifier setting"),   # a forest's
-    ({"name": "boosted", "learning_rate": -1.0}, "bad HistGradientBoostingClassifier setting"),
-    ({"name": "boosted"}, "refused to fit HistGradientBoostingClassifier"),   # early stopping: 1 hexagonal
-    ({"estimator": "KMeans"}, "not a classifier of sklearn.ensemble"),
+    ({"learning_rate": 0.1}, "bad ExtraTreesClassifier setting"),      # a boosting setting
+    ({"n_estimators": -1}, "bad ExtraTreesClassifier setting"),
+    ({"estimator": "HistGradientBoostingClassifier"}, "not a forest this plugin can export"),
+    ({"estimator": "KMeans"}, "not a forest this plugin can export"),
 ])
 def test_cli_train_bad_estimator_settings_are_clear_errors(tmp_path, tiny_data, capsys, config, match):
     cfg = tmp_path / "cfg.json"

@@ -10,19 +10,8 @@ here, but at ≈ 20 samples/s on 2 CPU cores it needs an accelerator.
 small convolution blocks with max pooling, global mean+max pooling, one hidden dense layer. 44 k
 parameters.
 
-``logq``: the same kind of network on the profile resampled onto a logarithmic
-Q = 1/d² axis, 2048 bins from 2θ = 2° to the grid's end. Why: Q(hkl) is linear in the reciprocal
-metric, so scaling a cell multiplies every Q by one factor, which on a log axis is a shift. A
-convolution + global-pooling network is (nearly) shift-invariant, so it sees the ratios Q_i/Q_j that
-decide the crystal system (cubic 1:2:3:4…, tetragonal and hexagonal two-parameter series) rather than
-the cell size, which says nothing about the system. The wavelength only shifts the axis too. Each
-log bin takes the maximum of the 2θ points it covers (or of the two bracketing points where a bin is
-narrower than the 2θ step), so no peak falls between samples. 57 k parameters. Better than
-``fast`` on synthetic val patterns, worse on the real-structure hold-out: not shipped (docs/models.md).
 """
 from __future__ import annotations
-
-from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
@@ -32,11 +21,6 @@ from flax import nnx, serialization
 CONFIGS = {
     "fast": {"arch": "fast", "downsample": 4, "channels": [8, 16, 32, 64, 64],
              "kernels": [7, 7, 5, 5, 3], "hidden": 128, "dropout": 0.2,
-             "lr": 2e-3, "weight_decay": 1e-4, "batch": 256, "steps": 6000, "eval_every": 500,
-             "patience": 4, "balance_power": 0.5},
-    "logq": {"arch": "logq", "log_bins": 2048, "two_theta_low": 2.0, "input_step": 0.02,
-             "input_start": 0.0, "channels": [8, 16, 32, 48, 64, 64], "kernels": [9, 7, 5, 5, 5, 3],
-             "hidden": 128, "dropout": 0.2,
              "lr": 2e-3, "weight_decay": 1e-4, "batch": 256, "steps": 6000, "eval_every": 500,
              "patience": 4, "balance_power": 0.5},
     "paper": {"arch": "paper", "downsample": 1, "lr": 1e-3, "weight_decay": 1e-4, "batch": 64,
@@ -70,39 +54,6 @@ class FastCNN(nnx.Module):
         return self.out(x)
 
 
-def log_q_index(n_in: int, start: float, step: float, low: float, bins: int) -> np.ndarray:
-    """Gather indices (bins × k) into a 2θ grid: bin j's maximum over them is its log-Q value.
-
-    Bins are equal steps of ln sin²θ from 2θ = ``low`` to the grid's end; each lists the 2θ points
-    inside it plus the two bracketing ones, padded by repetition (max is unaffected)."""
-    tt = start + step * np.arange(n_in)
-    s2 = np.log(np.sin(np.radians(np.array([low, tt[-1]]) / 2)) ** 2)
-    edges = np.exp(np.linspace(s2[0], s2[1], bins + 1))             # sin²θ at the bin edges
-    edges_tt = 2 * np.degrees(np.arcsin(np.sqrt(edges)))
-    pos = (edges_tt - start) / step                                   # fractional input index
-    lo = np.clip(np.floor(pos[:-1]).astype(int), 0, n_in - 1)
-    hi = np.clip(np.ceil(pos[1:]).astype(int), 0, n_in - 1)
-    k = int((hi - lo).max()) + 1
-    idx = lo[:, None] + np.arange(k)[None, :]
-    return np.minimum(idx, hi[:, None]).astype(np.int32)
-
-
-_log_q_index = lru_cache(maxsize=8)(log_q_index)
-
-
-class LogQCNN(FastCNN):
-    """FastCNN's body on the log-Q resampled profile instead of the ×4-averaged one."""
-
-    def __init__(self, cfg: dict, rngs: nnx.Rngs):
-        super().__init__(cfg, rngs)
-        # a hashable key, not an array attribute: nnx keeps plain attributes in the static graph
-        self.resample = (int(cfg.get("input_points", 4501)), float(cfg["input_start"]),
-                         float(cfg["input_step"]), float(cfg["two_theta_low"]), int(cfg["log_bins"]))
-
-    def _input(self, x):
-        return jnp.take(x, jnp.asarray(_log_q_index(*self.resample)), axis=1).max(-1)  # (batch, bins)
-
-
 class PaperCNN(nnx.Module):
     def __init__(self, cfg: dict, rngs: nnx.Rngs):
         spec = [(80, 200), (160, 100), (240, 50)]
@@ -132,7 +83,7 @@ class PaperCNN(nnx.Module):
 
 
 def build(cfg: dict, seed: int = 0) -> nnx.Module:
-    cls = {"fast": FastCNN, "logq": LogQCNN, "paper": PaperCNN}[cfg["arch"]]
+    cls = {"fast": FastCNN, "paper": PaperCNN}[cfg["arch"]]
     return cls(cfg, nnx.Rngs(seed))
 
 

@@ -12,8 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .network import CONFIGS, build, n_params, to_bytes
 
-NETWORK_KEYS = {"arch", "downsample", "channels", "kernels", "hidden", "dropout", "log_bins",
-                "two_theta_low", "input_step", "input_start", "input_points"}
+NETWORK_KEYS = {"arch", "downsample", "channels", "kernels", "hidden", "dropout"}
 
 
 class CNNConfig(BaseModel):
@@ -24,17 +23,12 @@ class CNNConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    arch: Literal["fast", "logq", "paper"]
+    arch: Literal["fast", "paper"]
     downsample: int | None = Field(None, ge=1)
     channels: list[int] | None = Field(None, min_length=1)
     kernels: list[int] | None = Field(None, min_length=1)
     hidden: int | None = Field(None, ge=1)
     dropout: float = Field(ge=0, lt=1)
-    log_bins: int | None = Field(None, ge=8)
-    two_theta_low: float | None = Field(None, ge=0, lt=90)
-    input_step: float | None = Field(None, gt=0)
-    input_start: float | None = Field(None, ge=0, lt=90)
-    input_points: int | None = Field(None, ge=2)
     lr: float = Field(gt=0)
     weight_decay: float = Field(ge=0)
     batch: int = Field(ge=1)

@@ -21,21 +21,15 @@ from itertools import combinations, product
 import numpy as np
 
 N_OBS = 20          # peaks used (de Wolff's M20)
-# Tolerances in ° 2θ. Until feature version 5 the code stated them twice as large (0.05, 0.2, 0.1,
-# 0.25) while dQ/d(2θ) was computed at half its value, so the windows in force were the ones below;
-# the derivative is now right and the constants say what was always used (features unchanged).
+# Tolerances in ° 2θ.
 TOL_2THETA = 0.025  # a peak is indexed when a line lies this close (after the zero shift)
-TOL_WIDE = 0.05     # the second, wider window of the figures (feature version 5)
+TOL_WIDE = 0.05     # the second, wider window of the figures
 TOL_LOOSE = 0.1     # for scoring trial cells, before refinement
 TOL_MID = 0.05      # second refinement pass
 Z_MAX = 0.125       # largest zero shift refined
 N_REFINE = 8        # best trials refined by least squares
 FIRST = 10          # trials with two or more parameters are ranked on this many peaks
 INDEX_MAX = 12      # largest |h|, |k| (and |l| for cubic) in the line tables
-KA2_BLEND = 0.0     # experiment, likewise 0 in the shipped features: a one-sided window above each
-                    # line for Kα1/Kα2 blends (Cu: the Kα2 line sits at Q·((λ₂/λ₁)² − 1) ≈ 0.005 Q)
-TOL_TAN = 0.0       # experiment, not used by the shipped features (they were computed with 0):
-                    # widen tolerances by 1 + TOL_TAN·tan θ (blended maxima move more at high angle)
 L_MAX = 40          # largest l of the two-parameter lattices (c up to 40 Å reaches l ≈ 45 at 90°)
 
 
@@ -87,12 +81,8 @@ def planar_tables(kind: str) -> tuple[np.ndarray, ...]:
 
 
 def _miss(diff: np.ndarray, q: np.ndarray, tol: np.ndarray) -> np.ndarray:
-    """|observed − calculated| Q in units of each peak's tolerance; with ``KA2_BLEND`` set, an
-    observed peak may also sit up to KA2_BLEND·Q above its line at no cost (an unresolved Kα1+Kα2
-    blend's maximum lies between the two lines)."""
-    if not KA2_BLEND:
-        return np.abs(diff) / tol[None, :]
-    return np.where(diff > 0, np.maximum(diff - KA2_BLEND * q, 0.0), -diff) / tol[None, :]
+    """|observed − calculated| Q in units of each peak's tolerance."""
+    return np.abs(diff) / tol[None, :]
 
 
 def _unique_rows(P: np.ndarray) -> np.ndarray:
@@ -159,14 +149,10 @@ def _rank(err: np.ndarray, tol: np.ndarray, n_calc: np.ndarray, q_max: float) ->
 
 
 def peaks_q(two_theta: np.ndarray, wavelength: float) -> tuple[np.ndarray, np.ndarray]:
-    """Q = 1/d² (Å⁻²) of peaks at ``two_theta`` and dQ/d(2θ) per degree there (times
-    1 + ``TOL_TAN``·tan θ when that is set: every tolerance, and the zero-shift column, widen with
-    angle)."""
+    """Q = 1/d² (Å⁻²) of peaks at ``two_theta`` and dQ/d(2θ) per degree there."""
     t = np.radians(np.asarray(two_theta, float))
     q = (2.0 * np.sin(t / 2.0) / wavelength) ** 2
     slope = 2.0 * np.sin(t) / wavelength**2 * np.radians(1.0)     # dQ/dt = 2 sin t / λ², t = 2θ
-    if TOL_TAN:
-        slope = slope * (1.0 + TOL_TAN * np.tan(t / 2.0))
     return q, slope
 
 
@@ -453,24 +439,8 @@ def _zone_trials(q) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _square_trials(q) -> np.ndarray:
-    """Zone trials for a square-looking zone (the extinction search only): C from
-    the first peak as 001 or 002 and A = B from one of the next ``ZONE_PEAKS`` peaks as a line hhl
-    (h = 1, 2; l ≤ ``ZONE_L``). A long axis with screw axes along it often leaves only 0k0 and 1k1-type
-    lines among the first peaks (Pbca with a ≈ c); two such lines have the same (h², k²) and
-    ``_zone_pairs`` cannot split A from B, so they start equal and refinement splits them."""
-    j = np.arange(1, min(q.size, ZONE_PEAKS + 1))
-    h, l = np.meshgrid([1.0, 2.0], np.arange(ZONE_L + 1.0), indexing="ij")
-    out = []
-    for C in (q[0], q[0] / 4.0):
-        A = (q[j][:, None] - C * l.ravel()[None, :] ** 2) / (2.0 * h.ravel()[None, :] ** 2)
-        out.append(np.c_[A.ravel(), A.ravel(), np.full(A.size, C)])
-    return np.concatenate(out)
-
-
-def _ortho_trials(q, square: bool = False) -> np.ndarray:
-    """Axial, three-line and zone trial rows (A, B, C), each sorted (the axes are interchangeable);
-    with ``square`` also ``_square_trials``."""
+def _ortho_trials(q) -> np.ndarray:
+    """Axial, three-line and zone trial rows (A, B, C), each sorted (the axes are interchangeable)."""
     axial = np.unique(np.r_[q[:6], q[:6] / 4.0])
     i, j = np.triu_indices(axial.size, 1)
     peaks = np.arange(min(q.size, 6))
@@ -482,22 +452,15 @@ def _ortho_trials(q, square: bool = False) -> np.ndarray:
     three = np.array(list(combinations(range(min(q.size, ORTHO_FIRST)), 3)))
     P = np.r_[np.c_[A, B, C], np.einsum("aij,tj->tai", _base_inverses(), q[three]).reshape(-1, 3),
               _zone_trials(q)]
-    if square:
-        P = np.r_[P, _square_trials(q)]
     return np.sort(P[(P > 1e-5).all(axis=1)], axis=1)
 
 
-def fit_ortho(q, slope, refined: list | None = None, cell: dict | None = None):
+def fit_ortho(q, slope, cell: dict | None = None):
     """Best (A, B, C) for a primitive orthorhombic lattice: returns (M, fraction indexed, n_calc / N,
     (log10 M, fraction) at ``TOL_WIDE``).
-    Centred lattices index as primitive ones (with more spare lines, so a lower M). ``refined``: a
-    list that receives the search's refined rows and zero shifts (``extinction_cell`` ranks them
-    again). ``cell``: receives the refined cell (``_keep_cell``)."""
-    def keep(P, z):
-        if refined is not None:
-            refined.append((P, z))
-        return _pick(P, z, q, slope, _score_ortho)
-    M, f, n, p, z = ortho_search(q, slope, select=keep)
+    Centred lattices index as primitive ones (with more spare lines, so a lower M). ``cell``:
+    receives the refined cell (``_keep_cell``)."""
+    M, f, n, p, z = ortho_search(q, slope)
     _keep_cell(cell, M, f, p, z)
     return M, f, n, _rescore(_score_ortho, p, z, q, slope)
 
@@ -541,11 +504,11 @@ def _complete(top, q, slope, q_max, fits):
     return np.r_[top, C[np.argsort(-_rank(e, loose, n_calc, q_max))[:ORTHO_KEEP]]]
 
 
-def ortho_search(q, slope, lines: int | None = None, select=None, square: bool = False,
+def ortho_search(q, slope, lines: int | None = None, select=None,
                  max_index: int = ORTHO_MAX, keep: int = ORTHO_KEEP):
     """``fit_ortho``'s search: (M, fraction, n_calc / N, refined (A, B, C) or None, zero shift).
     ``lines``: the lines-per-peak cap (``ORTHO_LINES`` by default); ``select``: as for ``_search``;
-    ``square``: also the ``_square_trials``; ``max_index``: the largest index along an axis; ``keep``:
+    ``max_index``: the largest index along an axis; ``keep``:
     trials kept after ranking on the first peaks."""
     q_max = q[-1] * 1.01
     n_max = (ORTHO_LINES if lines is None else lines) * q.size
@@ -558,57 +521,12 @@ def ortho_search(q, slope, lines: int | None = None, select=None, square: bool =
 
     def valid(p, q_max):
         return bool((p > 1e-5).all() and np.sqrt(q_max / p).max() <= max_index and small(p))
-    P = _unique_rows(np.round(fits(_ortho_trials(q, square)), 6))
+    P = _unique_rows(np.round(fits(_ortho_trials(q)), 6))
     if P.shape[0] == 0:
         return 0.0, 0.0, 0.0, None, 0.0
     top = _complete(_rank_first(P, q, slope, _score_ortho, keep), q, slope, q_max, fits)
     P = _unique_rows(np.round(np.sort(fits((top[:, None, :] * _DOUBLINGS[None]).reshape(-1, 3)), axis=1), 7))
     return _search(P, q, slope, _score_ortho, valid, keep=ORTHO_REFINE, select=select)
-
-
-# The extinction search: a measurement (benchmarks/ortho_lines.py), not in the shipped features.
-# Cells with one long axis and screw axes or glides (Pbca, P2₁2₁2₁, Pna2₁ with a 25–45 Å axis) have
-# 10–25 P lines per peak, beyond ``ORTHO_LINES``, and are lost to the monoclinic and triclinic
-# searches; raising that cap instead lets spurious cells index every peak of 0.3 of the real
-# monoclinic and triclinic patterns. So a second search runs with a high cap, longer axes, more kept
-# trials and the square trials, and its refined cells, with the shipped search's, are ranked by M·f⁴
-# counted over the lines each common orthorhombic extinction class allows
-# (``extinction.rule_figures``). Eight columns from it (feature "version 14", docs/models.md) gave
-# trees trained on synthetic lab-like data no measurable gain on the real hold-out, so they were
-# not kept: the synthetic training patterns do not carry the signal the real ones do.
-ORTHO_LINES_EXT = 32
-ORTHO_MAX_EXT = 32   # and axes up to 32 d-spacings of the 20th peak (a 47 Å axis at d = 1.9 Å is 25)
-ORTHO_KEEP_EXT = 32  # more trials kept: many more large cells index the first peaks
-
-
-def extinction_cell(q, slope, refined: list) -> tuple[np.ndarray, float, str] | None:
-    """The best (cell, extinction class) over ``refined`` (``fit_ortho``'s refined rows and zero
-    shifts) and the extinction search's, ranked by M·f⁴ over the class's lines: its log10 M, fraction
-    indexed, allowed lines per peak, the share of P lines the class allows, log10 M and fraction at
-    ``TOL_WIDE`` (same class); its log10(M·f⁴); the class's name. None when no cell indexes a peak."""
-    from .extinction import rule_figures, rules
-    found = list(refined)
-    ortho_search(q, slope, lines=ORTHO_LINES_EXT, square=True, max_index=ORTHO_MAX_EXT, keep=ORTHO_KEEP_EXT,
-                 select=lambda P, z: found.append((P, z)))
-    if not found:
-        return None
-    P = np.concatenate([f[0] for f in found])
-    z = np.concatenate([f[1] for f in found])
-    q_max = q[-1] + slope[-1] * TOL_2THETA
-    best = (0.0, -1, -1, None)
-    for i in range(P.shape[0]):
-        fig = rule_figures(P[i], z[i], q, slope, TOL_2THETA, q_max, _figure, _miss)
-        score = fig[0] * fig[1] ** 4
-        r = int(np.argmax(score))
-        if score[r] > best[0]:
-            best = (float(score[r]), i, r, fig)
-    _, i, r, (M, f, n) = best
-    if i < 0:
-        return None
-    Mw, fw, _ = rule_figures(P[i], z[i], q, slope, TOL_WIDE, q_max, _figure, _miss)
-    cols = np.array([np.log10(max(M[r], 1e-3)), f[r], n[r] / q.size, n[r] / max(n[0], 1.0),
-                     np.log10(max(Mw[r], 1e-3)), fw[r]])
-    return cols, float(np.log10(best[0])), rules()[0][r]
 
 
 CUBIC = ("P", "I", "F")
@@ -627,13 +545,11 @@ ABSENCE = {"hhl": (_WIDE0 + 2 * len(FAMILIES), _WIDE0 + 2 * len(FAMILIES) + 1),
 N_FEATURES = _WIDE0 + 2 * len(FAMILIES) + 4 + 1
 
 
-def lattice_features(two_theta: np.ndarray, wavelength: float, refined: list | None = None,
-                     cells: dict | None = None) -> np.ndarray:
+def lattice_features(two_theta: np.ndarray, wavelength: float, cells: dict | None = None) -> np.ndarray:
     """For each of cP, cI, cF: log10 M, fraction indexed, lines per peak; for tP, tI, hP, hR the same
     plus c/a; for oP the first three; then each family's best cell at ``TOL_WIDE`` (log10 M,
     fraction; same order); the hP cell under the hhl and h0l c-glide conditions (log10 M, fraction
-    each); then the number of peaks. Zeros when fewer than 4 peaks. ``refined``: as for
-    ``fit_ortho``. ``cells``: a dict that receives each family's refined cell under its name in
+    each); then the number of peaks. Zeros when fewer than 4 peaks. ``cells``: a dict that receives each family's refined cell under its name in
     ``FAMILIES`` (``_keep_cell``; families without a cell are left out)."""
     out = np.zeros(N_FEATURES, dtype=np.float32)
     two_theta = np.sort(np.asarray(two_theta, float))[:N_OBS]
@@ -655,7 +571,7 @@ def lattice_features(two_theta: np.ndarray, wavelength: float, refined: list | N
         if kind == "hP":
             absence = extra[2:]
         i += 4
-    M, f, n, w = fit_ortho(q, slope, refined, slots["oP"])
+    M, f, n, w = fit_ortho(q, slope, slots["oP"])
     out[i:i + 3] = (np.log10(max(M, 1e-3)), f, n)
     wide += list(w)
     i += 3

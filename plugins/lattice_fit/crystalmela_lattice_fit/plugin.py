@@ -167,24 +167,14 @@ def explain(pattern: Pattern) -> Evidence:
     return evidence(*found)
 
 
-# Extremely randomized trees ship: ``budget`` up to feature version 9, ``wide`` since version 10.
-# ``boosted`` (histogram gradient boosting) is better on synthetic val — version 5, lab-like top-1 full
-# / organic / inorganic 0.634 / 0.610 / 0.697 against 0.621 / 0.603 / 0.658 — but not on the
-# real-structure hold-out: its full ensemble scored 0.699 / 0.917 clean and 0.695 / 0.887 lab (top-1 /
-# top-2), ECE 0.114 / 0.085, against 0.711 / 0.902 and 0.718 / 0.902, ECE 0.051 / 0.050, for budget;
-# likewise with versions 9 and 10 (docs/models.md). Its early stopping holds out 10 % of the training
-# rows, never the val split.
+# Named configurations of the extra trees; ``wide`` ships (a quarter of the features tried at each
+# split instead of their square root: better on synthetic lab-like val at the same size,
+# docs/experiments.md).
 CONFIGS = {
-    "boosted": {"estimator": "HistGradientBoostingClassifier", "learning_rate": 0.05, "max_iter": 1000,
-                "max_leaf_nodes": 31, "min_samples_leaf": 50, "l2_regularization": 1.0,
-                "early_stopping": True, "validation_fraction": 0.1, "n_iter_no_change": 20},
     "budget": {"n_estimators": 100, "max_depth": 30, "min_samples_leaf": 10, "min_samples_split": 2,
                "criterion": "gini", "max_features": "sqrt"},
     "compact": {"n_estimators": 40, "max_depth": None, "min_samples_leaf": 20, "min_samples_split": 2,
                 "criterion": "gini", "max_features": "sqrt"},
-    # budget trying a quarter of the 90 features at each split instead of √90 ≈ 9: with version 10,
-    # lab-like val top-1 full / organic / inorganic 0.672 / 0.650 / 0.732 against 0.659 / 0.640 / 0.711,
-    # at the same size (docs/models.md)
     "wide": {"n_estimators": 100, "max_depth": 30, "min_samples_leaf": 10, "min_samples_split": 2,
              "criterion": "gini", "max_features": 0.25},
 }
