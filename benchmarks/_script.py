@@ -11,7 +11,7 @@ def bad_input_exits_2(main):
     """Wrap a script's ``main(argv)``: a CrystalmelaError it raises is printed and gives 2."""
     @functools.wraps(main)
     def wrapped(argv=None):
-        from crystalmela.errors import CrystalmelaError
+        from crystalmela.plugin_api.errors import CrystalmelaError
         try:
             return main(argv)
         except CrystalmelaError as exc:

@@ -26,9 +26,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", type=int, default=2048)
     ap.add_argument("--batch", type=int, default=256)
     args = ap.parse_args(argv)
-    from crystalmela.augment import AugmentSettings
+    from crystalmela.simulation.augment import AugmentSettings
     from crystalmela.dataset.store import load_reflections, render_batch
-    from crystalmela.training import TrainRequest
+    from crystalmela.training.request import TrainRequest
 
     rset = load_reflections(args.data, "full", "train")
     rows = np.random.default_rng(0).permutation(len(rset))[: args.rows]

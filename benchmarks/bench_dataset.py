@@ -27,8 +27,8 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args(argv)
     from crystalmela.dataset import BuildSettings, build
-    from crystalmela.diffraction import reflections
-    from crystalmela.synthetic import generate
+    from crystalmela.simulation.diffraction import reflections
+    from crystalmela.simulation.synthetic import generate
 
     for kind in ("organic", "inorganic"):
         t = time.perf_counter()

@@ -3,7 +3,7 @@
     python benchmarks/bench_forest_size.py DATA_DIR random_forest|extra_trees
 
 Fits each configuration on the train split of the full set (features cached in DATA_DIR/features),
-exports it as the shipped format does (crystalmela.forest, an .npz of arrays), scores the exported
+exports it as the shipped format does (crystalmela.trees.forest, an .npz of arrays), scores the exported
 forest's top-1 / top-2 / balanced accuracy on the val split and reports the file size. This is how
 the shipped configurations were chosen (docs/models.md).
 """
@@ -26,10 +26,10 @@ def main(argv=None) -> int:
     data, name = Path(argv[0]), argv[1]
     from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 
-    from crystalmela.metrics import classification_metrics
+    from crystalmela.evaluation.metrics import classification_metrics
     from crystalmela.plugins import get_registry
-    from crystalmela.sklearn_models import load, save
-    from crystalmela.training import TrainRequest
+    from crystalmela.plugin_api.forests import load, save
+    from crystalmela.training.request import TrainRequest
 
     spec = get_registry().classifier(name)
     req = TrainRequest(name=spec.name, version=spec.version, feature=spec.feature, dataset="full",

@@ -30,10 +30,10 @@ def main(argv=None) -> int:
     ap.add_argument("pattern", nargs="?", default=str(ROOT / "examples" / "LiCoO2.RAW"))
     ap.add_argument("--repeat", type=int, default=50)
     args = ap.parse_args(argv)
-    from crystalmela.pattern import PAPER_GRID
+    from crystalmela.plugin_api.pattern import PAPER_GRID
     from crystalmela.plugins import get_registry
-    from crystalmela.predict import predict_pattern
-    from crystalmela.reading import read_pattern
+    from crystalmela.pipeline.predictor import predict_pattern
+    from crystalmela.pipeline.reading import read_pattern
 
     reg = get_registry()
     installed = sorted(reg.classifiers)

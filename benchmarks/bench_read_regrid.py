@@ -42,7 +42,7 @@ def main() -> None:
 
     import crystalmela
     from crystalmela import PAPER_GRID
-    from crystalmela.reading import read_pattern
+    from crystalmela.pipeline.reading import read_pattern
 
     registry = crystalmela.get_registry()
     with tempfile.TemporaryDirectory() as tmp:

@@ -31,9 +31,9 @@ def main(argv=None) -> int:
     from pymatgen.analysis.diffraction.xrd import XRDCalculator
     from pymatgen.io.cif import CifParser
 
-    from crystalmela.diffraction import reflections
-    from crystalmela.profiles import sticks
-    from crystalmela.structure import StructureError, read_cif
+    from crystalmela.simulation.diffraction import reflections
+    from crystalmela.simulation.profiles import sticks
+    from crystalmela.simulation.structure import StructureError, read_cif
 
     calc = XRDCalculator("CuKa1")
     groups: dict[str, list] = {"small": [], "large": []}

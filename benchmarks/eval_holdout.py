@@ -35,10 +35,10 @@ import numpy as np
 
 
 def lab_pattern(crystal, rng):
-    from crystalmela.pattern import PAPER_GRID, Pattern
-    from crystalmela.profiles import ProfileSettings, render
-    from crystalmela.simulate import d_min_for
-    from crystalmela.diffraction import reflections
+    from crystalmela.plugin_api.pattern import PAPER_GRID, Pattern
+    from crystalmela.simulation.profiles import ProfileSettings, render
+    from crystalmela.simulation.simulate import d_min_for
+    from crystalmela.simulation.diffraction import reflections
     prof = ProfileSettings(fwhm=0.12, ka2=True)
     refl = reflections(crystal, d_min_for(PAPER_GRID, prof))
     shift = rng.uniform(-0.03, 0.03)
@@ -58,10 +58,10 @@ def cif_patterns(dirs, lab: bool):
     whose clean rendering has nothing on the paper grid is skipped before any lab draw, as ``main``
     skips it, so both give the same lab renderings (until 2026-12-01 the lab ones here drew for it
     too, and every later structure's lab rendering differed from ``main``'s)."""
-    from crystalmela.errors import CrystalmelaError
-    from crystalmela.pattern import PAPER_GRID
-    from crystalmela.simulate import simulate
-    from crystalmela.structure import StructureError, read_cif
+    from crystalmela.plugin_api.errors import CrystalmelaError
+    from crystalmela.plugin_api.pattern import PAPER_GRID
+    from crystalmela.simulation.simulate import simulate
+    from crystalmela.simulation.structure import StructureError, read_cif
     rng = np.random.default_rng(0)
     for path in sorted(p for d in dirs for p in Path(d).rglob("*.cif")):
         try:
@@ -94,15 +94,15 @@ def main(argv=None) -> int:
     if args.write:
         for cond in ("clean", "lab"):
             (args.write / cond / "labels.csv").unlink(missing_ok=True)
-    from crystalmela.errors import CrystalmelaError
-    from crystalmela.metrics import classification_metrics, rate_interval
+    from crystalmela.plugin_api.errors import CrystalmelaError
+    from crystalmela.evaluation.metrics import classification_metrics, rate_interval
     from crystalmela.plugins import get_registry
-    from crystalmela.predict import predict_pattern
-    from crystalmela.preprocess import parse
-    from crystalmela.reading import read_pattern
-    from crystalmela.simulate import simulate
-    from crystalmela.structure import StructureError, read_cif
-    from crystalmela.systems import CRYSTAL_SYSTEMS
+    from crystalmela.pipeline.predictor import predict_pattern
+    from crystalmela.pipeline.preprocess import parse
+    from crystalmela.pipeline.reading import read_pattern
+    from crystalmela.simulation.simulate import simulate
+    from crystalmela.simulation.structure import StructureError, read_cif
+    from crystalmela.plugin_api.systems import CRYSTAL_SYSTEMS
 
     measured = []                        # read first: a bad item fails before minutes of scoring
     for item in args.measured:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from .calibration import ensemble_fit
-from .errors import CrystalmelaError
-from .plugins import Registry, get_registry
-from .systems import DATASETS
+from crystalmela.pipeline.ensemble import ensemble_fit
+from crystalmela.plugin_api.errors import CrystalmelaError
+from crystalmela.plugins import Registry, get_registry
+from crystalmela.plugin_api.systems import DATASETS
 
 
 class Scores(BaseModel):

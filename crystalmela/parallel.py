@@ -9,7 +9,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterable, Iterator
 
-from .errors import CrystalmelaError
+from crystalmela.plugin_api.errors import CrystalmelaError
 
 
 def one_blas_thread() -> None:

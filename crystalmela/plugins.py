@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import pluggy
 
-from . import hookspecs
-from .errors import ModelNotAvailableError, PluginConflictError, PluginLoadError, UnknownModelError
-from .specs import ClassifierSpec, FeatureExtractor, Model, ReaderSpec
+from crystalmela.plugin_api import hookspecs
+from crystalmela.plugin_api.hookspecs import hookimpl
+from crystalmela.plugin_api.errors import ModelNotAvailableError, PluginConflictError, PluginLoadError, UnknownModelError
+from crystalmela.plugin_api.specs import ClassifierSpec, FeatureExtractor, Model, ReaderSpec
 
 GROUP = "crystalmela"
-hookimpl = pluggy.HookimplMarker("crystalmela")
 
 
 @dataclass

@@ -46,7 +46,7 @@ def shared_cifs(pytestconfig) -> list[Path]:
 def shared_crystals(shared_cifs) -> list:
     """(path, first crystal) of every hold-out CIF the reader accepts (the others are skipped, as
     eval_holdout.py skips them)."""
-    from crystalmela.structure import StructureError, read_cif
+    from crystalmela.simulation.structure import StructureError, read_cif
     out = []
     for path in shared_cifs:
         try:
@@ -87,7 +87,7 @@ class ToyPlugin:
     @crystalmela.hookimpl
     def crystalmela_feature_extractors(self):
         def n_peaks(p):
-            from crystalmela.features import peak_indices
+            from crystalmela.plugin_api.peaks import peak_indices
             return np.array([float(len(peak_indices(p, prominence=50)))])
         return [crystalmela.FeatureExtractor("toy_npeaks", "1", n_peaks)]
 

@@ -1,8 +1,8 @@
-"""crystalmela.testing's contract checks, run on every built-in plugin and on the toy one."""
+"""crystalmela.plugin_api.testing's contract checks, run on every built-in plugin and on the toy one."""
 import pytest
 
 import crystalmela as cm
-from crystalmela.testing import check_classifier, check_feature_extractor, check_reader
+from crystalmela.plugin_api.testing import check_classifier, check_feature_extractor, check_reader
 from writers import CASES
 
 READERS = sorted({c[2] for c in CASES.values()})

@@ -9,14 +9,14 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from crystalmela.cli import main
+from crystalmela.cli.main import main
 from crystalmela.dataset import BuildSettings, build, load_reflections, render_batch
 from crystalmela.dataset.build import split_of
-from crystalmela.errors import CrystalmelaError
-from crystalmela.profiles import ProfileSettings, render, render_many
-from crystalmela.sgstats import probabilities
-from crystalmela.synthetic import generate, random_cell
-from crystalmela.systems import CRYSTAL_SYSTEMS, crystal_system
+from crystalmela.plugin_api.errors import CrystalmelaError
+from crystalmela.simulation.profiles import ProfileSettings, render, render_many
+from crystalmela.simulation.sgstats import probabilities
+from crystalmela.simulation.synthetic import generate, random_cell
+from crystalmela.plugin_api.systems import CRYSTAL_SYSTEMS, crystal_system
 
 from test_simulate import AL_CIF
 
@@ -94,8 +94,8 @@ def test_reduced_model_gives_more_near_90_cells_than_the_uniform_one():
 def test_exact_space_group_draws_follow_the_prior_that_redraws_skew(tmp_path):
     """High-symmetry attempts fail most (atoms too close or too many); redrawing the group after a
     failure moved the inorganic crystals toward low symmetry. ``exact`` keeps the drawn group."""
-    from crystalmela import sgstats
-    from crystalmela.systems import crystal_system
+    from crystalmela.simulation import sgstats
+    from crystalmela.plugin_api.systems import crystal_system
     prior = sgstats.probabilities("inorganic")
     high = {"hexagonal", "cubic"}
     want = sum(p for n, p in enumerate(prior, 1) if crystal_system(n) in high)       # ≈ 0.28
@@ -246,7 +246,7 @@ def test_load_and_render_round_trip(tmp_path, cif_dir):
     assert np.allclose(X.max(axis=1), 1000)
     # The stored reflection list renders like a direct simulation of the same CIF.
     k = [i for i, ident in enumerate(full.ids) if ident.startswith("cif-al.cif")][0]
-    from crystalmela.simulate import simulate
+    from crystalmela.simulation.simulate import simulate
     direct = simulate(cif_dir / "al.cif").y
     assert np.abs(X[k] - direct).max() < 10  # 1 % of full scale (stored lists are pruned at 5e-4)
     labels = [CRYSTAL_SYSTEMS[i] for i in full.labels]

@@ -9,15 +9,15 @@ import pytest
 from sklearn.metrics import (balanced_accuracy_score, confusion_matrix, f1_score,
                              precision_recall_fscore_support, top_k_accuracy_score)
 
-from crystalmela.cli import main
+from crystalmela.cli.main import main
 from crystalmela.dataset import BuildSettings, build
-from crystalmela.errors import CrystalmelaError
+from crystalmela.plugin_api.errors import CrystalmelaError
 from crystalmela.evaluation import cross_validate, evaluate_patterns, read_labels, write_report
 from crystalmela.evaluation.crossval import BASELINES, baseline_probabilities, fold_rows
 from crystalmela.evaluation.patterns import LabelsError
-from crystalmela.metrics import (classification_metrics, mean_std, paired_test, rate_interval,
+from crystalmela.evaluation.metrics import (classification_metrics, mean_std, paired_test, rate_interval,
                                  reliability)
-from crystalmela.systems import CRYSTAL_SYSTEMS
+from crystalmela.plugin_api.systems import CRYSTAL_SYSTEMS
 
 REQUIRED = {"accuracy", "top2_accuracy", "balanced_accuracy", "f1_weighted", "confusion_matrix"}
 TINY = {"random_forest": {"n_estimators": 5, "min_samples_leaf": 2},
@@ -231,8 +231,8 @@ def test_cli_bad_requests_are_one_line_errors(tiny_data, capsys, argv, message):
 
 def _pattern_folder(tmp_path, shared_cifs):
     """A few real structures simulated to .xy files, with labels.csv."""
-    from crystalmela.simulate import simulate
-    from crystalmela.structure import read_cif
+    from crystalmela.simulation.simulate import simulate
+    from crystalmela.simulation.structure import read_cif
     root = tmp_path / "patterns"
     root.mkdir()
     rows = ["file,crystal_system"]

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from scipy.signal import find_peaks
 
-from crystalmela.features import local_maxima, peak_indices
-from crystalmela.pattern import PAPER_GRID, Pattern
-from crystalmela.errors import CrystalmelaError
-from crystalmela.simulate import simulate
+from crystalmela.plugin_api.peaks import local_maxima, peak_indices
+from crystalmela.plugin_api.pattern import PAPER_GRID, Pattern
+from crystalmela.plugin_api.errors import CrystalmelaError
+from crystalmela.simulation.simulate import simulate
 
 
 @pytest.mark.parametrize("y", [
@@ -54,7 +54,7 @@ def test_keyword_arguments_go_to_find_peaks():
 
 
 def test_describe_peaks_says_how_many_where_the_first_are_and_which_are_weak():
-    from crystalmela.features import describe_peaks
+    from crystalmela.plugin_api.peaks import describe_peaks
     x = np.linspace(0, 90, 4501)
     y = np.full_like(x, 5.0)
     for t, h in ((10.0, 2.0), (20.0, 100.0), (30.0, 40.0)):       # one weak line, two strong
@@ -83,5 +83,5 @@ def test_the_paper_models_show_the_noise_they_read_on_a_measured_scan(real):
     data = pred.evidence_data["random_forest"]
     assert data["maxima"] == int(said[0].split()[0]) and data["weak_of_first"] == 10
     assert pred.to_json()["evidence_data"]["extra_trees"] == data
-    table = cm.result.format_table(pred)
+    table = cm.pipeline.result.format_table(pred)
     assert table.count("local maxima taken as peaks") == 1 and "extra_trees: as random_forest" in table

@@ -6,8 +6,8 @@ import pytest
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 
-from crystalmela.errors import ModelNotAvailableError
-from crystalmela.forest import KEYS, Forest
+from crystalmela.plugin_api.errors import ModelNotAvailableError
+from crystalmela.trees.forest import KEYS, Forest
 
 
 def _data(n=600, classes=(0, 1, 2, 4, 6), seed=0):

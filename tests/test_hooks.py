@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import crystalmela as cm
-from crystalmela import hookspecs, plugins
-from crystalmela.reading import read_pattern
+from crystalmela import plugins
+from crystalmela.plugin_api import hookspecs
+from crystalmela.pipeline.reading import read_pattern
 
 DOCS = Path(__file__).parents[1] / "docs" / "plugins.md"
 HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("crystalmela_"))

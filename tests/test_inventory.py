@@ -7,11 +7,11 @@ import pytest
 
 import crystalmela as cm
 from crystalmela import plugins
-from crystalmela.calibration import ENSEMBLE_DIR
-from crystalmela.cli import main
+from crystalmela.pipeline.ensemble import ENSEMBLE_DIR
+from crystalmela.cli.main import main
 from crystalmela.inventory import describe_build, inventory
-from crystalmela.modelcard import read_verified, write_card
-from crystalmela.systems import DATASETS
+from crystalmela.plugin_api.modelcard import read_verified, write_card
+from crystalmela.plugin_api.systems import DATASETS
 
 SHIPPED = ("cnn_flax", "extra_trees", "lattice_fit", "random_forest")
 
@@ -98,7 +98,7 @@ class _OddCardPlugin:
 
     @cm.hookimpl
     def crystalmela_classifiers(self):
-        from crystalmela.modelcard import ModelCard
+        from crystalmela.plugin_api.modelcard import ModelCard
 
         class Model:
             card = ModelCard(model="odd", model_version="1", dataset="full", classes=list(cm.CRYSTAL_SYSTEMS),

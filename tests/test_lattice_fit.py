@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from crystalmela import PAPER_GRID, Pattern
-from crystalmela.simulate import simulate
-from crystalmela.structure import Crystal
+from crystalmela.simulation.simulate import simulate
+from crystalmela.simulation.structure import Crystal
 from crystalmela_lattice_fit import indexing
 from crystalmela_lattice_fit import lattice_symmetry
 from crystalmela_lattice_fit import monoclinic
@@ -85,7 +85,7 @@ def test_a_triclinic_pattern_is_not_indexed_by_any_higher_lattice():
 
 
 def test_picked_peaks_sit_on_the_reflections():
-    from crystalmela.diffraction import reflections
+    from crystalmela.simulation.diffraction import reflections
     crystal = CRYSTALS["rutile (tP)"][0]
     refl = reflections(crystal, 1.0)
     lines = np.degrees(2 * np.arcsin(WL / (2 * refl.d)))
@@ -215,7 +215,7 @@ def test_fewer_than_four_peaks_give_zero_figures():
 
 @pytest.mark.parametrize("name", CRYSTALS)
 def test_resolved_ka2_lines_are_dropped_and_the_lattice_still_indexes_every_peak(name):
-    from crystalmela.profiles import ProfileSettings
+    from crystalmela.simulation.profiles import ProfileSettings
     crystal, family = CRYSTALS[name]
     doublet = pick_peaks(simulate(crystal, profile=ProfileSettings(ka2=True)))
     single = pick_peaks(simulate(crystal))
@@ -233,7 +233,7 @@ def test_resolved_ka2_lines_are_dropped_and_the_lattice_still_indexes_every_peak
     ((50.0, 100.0), [False, False]),    # stronger than the peak below it
 ])
 def test_a_ka2_partner_must_sit_at_the_ka2_position_and_be_weaker(heights, dropped):
-    from crystalmela.profiles import CU_KA1, CU_KA2
+    from crystalmela.plugin_api.wavelengths import CU_KA1, CU_KA2
     from crystalmela_lattice_fit.plugin import ka2_partners
     tt1 = 60.0
     tt2 = 2 * np.degrees(np.arcsin(np.sin(np.radians(tt1 / 2)) * CU_KA2 / CU_KA1))
@@ -247,7 +247,7 @@ def test_the_bundled_licoo2_scan_is_indexed_by_the_rhombohedral_lattice_only():
     fitted A/C), and no other family indexes them all. A hexagonal lattice is metrically C-centred
     orthorhombic (a, a√3, c), so since version 6 (axes up to 16 d-spacings) oP indexes all but one
     peak, with a lower M."""
-    from crystalmela.reading import read_pattern
+    from crystalmela.pipeline.reading import read_pattern
     p = read_pattern(Path(__file__).parent.parent / "examples" / "LiCoO2.RAW").to_grid(PAPER_GRID)
     tt = pick_peaks(p)
     assert tt.size >= 12

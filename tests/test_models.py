@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 
 from crystalmela import predict
-from crystalmela.augment import AugmentSettings
-from crystalmela.cli import main
+from crystalmela.simulation.augment import AugmentSettings
+from crystalmela.cli.main import main
 from crystalmela.dataset import BuildSettings, build
-from crystalmela.errors import CrystalmelaError, ModelNotAvailableError
-from crystalmela.modelcard import read_verified
+from crystalmela.plugin_api.errors import CrystalmelaError, ModelNotAvailableError
+from crystalmela.plugin_api.modelcard import read_verified
 from crystalmela.plugins import get_registry
-from crystalmela.predict import combine_rows
-from crystalmela.systems import CRYSTAL_SYSTEMS, DATASETS
-from crystalmela.training import TrainRequest
+from crystalmela.pipeline import ensemble
+from crystalmela.pipeline.ensemble import combine_rows
+from crystalmela.plugin_api.systems import CRYSTAL_SYSTEMS, DATASETS
+from crystalmela.training.request import TrainRequest
 
 MODELS = ("random_forest", "extra_trees", "cnn_flax", "lattice_fit")
 PAPER_MODELS = MODELS[:3]
@@ -129,7 +130,7 @@ def test_a_model_trained_on_a_version_the_extractor_only_extended_gets_the_first
 
 @pytest.mark.parametrize("prefixes", [{"2": 3}, {"1": 0}, {"1": True}, {"1": 2.5}, {"1": -4}])
 def test_bad_prefixes_are_refused(prefixes):
-    from crystalmela.specs import FeatureExtractor
+    from crystalmela.plugin_api.specs import FeatureExtractor
     with pytest.raises(ValueError, match="prefixes"):
         FeatureExtractor("f", "2", lambda p: np.zeros(3), prefixes=prefixes)
 
@@ -209,7 +210,7 @@ def test_cli_train_records_augmentation_preprocessing_and_calibration(tmp_path, 
      "lab-condition augmented (clean_fraction 0.5, counts (100.0, 1000.0))"),
 ])
 def test_a_fit_on_non_default_renderings_says_which_settings_differ(augment, says):
-    from crystalmela.calibration import describe_rendering
+    from crystalmela.training.calibration import describe_rendering
     assert describe_rendering(augment) == says
 
 
@@ -282,7 +283,7 @@ def test_no_augmentation_gives_the_plain_profiles(tmp_path, tiny_data):
     req = TrainRequest(name="x", version="0", feature="profile", dataset="full", data=tiny_data,
                        out_dir=tmp_path, progress=False)
     rset = req.reflections("train")
-    from crystalmela.augment import AugmentSettings
+    from crystalmela.simulation.augment import AugmentSettings
     from crystalmela.dataset.store import render_batch
     assert np.array_equal(req.render(rset, [0, 1]), render_batch(rset, [0, 1]))
     req.augment = AugmentSettings()
@@ -293,7 +294,7 @@ def test_no_augmentation_gives_the_plain_profiles(tmp_path, tiny_data):
 
 
 def test_ensemble_temperature_is_tied_to_the_exact_models(tmp_path, tiny_data, monkeypatch):
-    from crystalmela import calibration
+    from crystalmela.training import calibration
     reg = get_registry()
     for name in MODELS:
         spec = reg.classifier(name)
@@ -306,7 +307,7 @@ def test_ensemble_temperature_is_tied_to_the_exact_models(tmp_path, tiny_data, m
     assert set(rec["models"]) == set(MODELS) and rec["temperature"] > 0 and rec["n"] > 0
     assert set(rec["weights"]) == set(MODELS) and sum(rec["weights"].values()) == pytest.approx(4, abs=1e-3)
     assert 0.0 <= rec["accuracy_crossfit"] <= 1.0
-    monkeypatch.setattr(calibration, "ENSEMBLE_DIR", tmp_path / "ens")
+    monkeypatch.setattr(ensemble, "ENSEMBLE_DIR", tmp_path / "ens")
     pred = predict(EXAMPLE)
     if rec["temperature"] != 1.0:
         assert pred.temperatures["ensemble"] == pytest.approx(rec["temperature"])
@@ -373,7 +374,7 @@ def test_shipped_models_predict_the_example(dataset):
 
 
 def _merge_many(args):
-    from crystalmela.training import _merge_into_cache
+    from crystalmela.training.request import _merge_into_cache
     cache, tag = args
     for i in range(15):
         _merge_into_cache(Path(cache), np.array([f"{tag}{i}"]), np.full((1, 3), i, np.float32))
@@ -384,7 +385,7 @@ def test_features_computed_in_two_processes_equal_the_serial_ones(tmp_path, tiny
     """``workers=2`` splits the rows into chunks rendered apart, and the cache is identical;
     the processes are spawned and find lattice_fit through the entry points, as any plugin."""
     import shutil
-    from crystalmela import training
+    from crystalmela.training import request as training
     monkeypatch.setattr(training, "EXTRACT_BATCH", 16)      # several batches and chunks from 160 rows
     spec = get_registry().classifier("lattice_fit")
     X = {}
@@ -403,8 +404,8 @@ def test_a_killed_feature_run_keeps_its_finished_blocks_and_a_rerun_resumes(tmp_
     """The cache is written every ``CACHE_EVERY`` rows: a run that dies part-way leaves the blocks it
     finished, the rerun computes only the others, and the features equal an uninterrupted run's."""
     import shutil
-    from crystalmela import training
-    from crystalmela.specs import FeatureExtractor
+    from crystalmela.training import request as training
+    from crystalmela.plugin_api.specs import FeatureExtractor
     monkeypatch.setattr(training, "CACHE_EVERY", 40)
     reg = get_registry()
     spec = reg.classifier("lattice_fit")
@@ -451,9 +452,9 @@ def test_a_feature_cache_written_by_other_code_is_refused(tmp_path, tiny_data, m
     written by other code under the same version, which training then refuses instead of using. A
     cache written before the check existed is read as it is."""
     import shutil
-    from crystalmela import training
-    from crystalmela.errors import CrystalmelaError
-    from crystalmela.specs import FeatureExtractor
+    from crystalmela.training import request as training
+    from crystalmela.plugin_api.errors import CrystalmelaError
+    from crystalmela.plugin_api.specs import FeatureExtractor
     data = tmp_path / "ds"
     shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("features"))
     reg = get_registry()
@@ -474,7 +475,7 @@ def test_a_feature_cache_written_by_other_code_is_refused(tmp_path, tiny_data, m
     assert str(cache) in str(exc.value) and "Delete the file" in str(exc.value)
     with pytest.raises(CrystalmelaError, match="written by other"):
         req.cached_features(["x"])
-    from crystalmela.cli import main
+    from crystalmela.cli.main import main
     assert main(["train", "--model", "extra_trees", "--data", str(data), "--out", str(tmp_path / "m"),
                  "--quiet", "--no-calibration"]) == 2
 
@@ -487,13 +488,13 @@ def test_an_extractor_that_cannot_take_the_check_pattern_still_trains(tmp_path, 
     """The check pattern is the core's idea, not the plugin's: an extractor that raises on it gets a
     cache without a check, and its training runs as before."""
     import shutil
-    from crystalmela import training
-    from crystalmela.specs import FeatureExtractor
+    from crystalmela.training import request as training
+    from crystalmela.plugin_api.specs import FeatureExtractor
     data = tmp_path / "ds"
     shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("features"))
     reg = get_registry()
     real = reg.feature("suzuki_inv_d2")
-    from crystalmela.pattern import PAPER_GRID
+    from crystalmela.plugin_api.pattern import PAPER_GRID
     probe_y = training._probe_pattern(PAPER_GRID, training.NO_PREPROCESS).y
 
     def picky(pattern):
@@ -517,7 +518,7 @@ def test_feature_cache_writers_merge_rows_instead_of_overwriting(tmp_path):
     a row already there keeps its first value."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
-    from crystalmela.training import _merge_into_cache
+    from crystalmela.training.request import _merge_into_cache
     cache = tmp_path / "features" / "f-v1.npz"
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:  # JAX: no fork
         assert sorted(pool.map(_merge_many, [(str(cache), "a"), (str(cache), "b")])) == ["a", "b"]
@@ -532,8 +533,8 @@ def test_feature_cache_writers_merge_rows_instead_of_overwriting(tmp_path):
 def test_fitting_the_ensemble_reuses_the_val_features_training_cached(tmp_path, tiny_data, monkeypatch):
     """The ensemble is fitted on the val rows `train --max-val n` drew, read from the feature cache."""
     import shutil
-    from crystalmela import calibration
-    from crystalmela.specs import FeatureExtractor
+    from crystalmela.training import calibration
+    from crystalmela.plugin_api.specs import FeatureExtractor
     data = tmp_path / "ds"
     shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("features"))  # other tests' caches
     reg = get_registry()
@@ -561,8 +562,8 @@ def test_fitting_the_ensemble_reuses_the_val_features_training_cached(tmp_path, 
 def test_calibrating_a_trained_model_reuses_its_cached_val_features(tmp_path, tiny_data, monkeypatch):
     """Training caches the val features; calibration right after must not compute them again."""
     import shutil
-    from crystalmela.calibration import calibrate_trained
-    from crystalmela.specs import FeatureExtractor
+    from crystalmela.training.calibration import calibrate_trained
+    from crystalmela.plugin_api.specs import FeatureExtractor
     data = tmp_path / "ds"
     shutil.copytree(tiny_data, data)
     reg = get_registry()
@@ -589,7 +590,7 @@ def test_calibrate_keeps_the_fit_it_replaces(tmp_path, monkeypatch):
     """A new fit replaces the file predict reads, whole (written aside, then renamed), and the one
     it replaces is kept beside it: a fit on a handful of patterns must not silently erase the
     shipped one. A folder it cannot write to is a one-line error."""
-    from crystalmela import calibration
+    from crystalmela.training import calibration
     rng = np.random.default_rng(0)
     y = rng.integers(0, 7, 80)
 
@@ -622,7 +623,7 @@ def test_ensemble_fits_are_read_first_from_the_folder_the_environment_names(tmp_
     read-only, or a candidate's fits); a fit there for other models does not hide the core's."""
     from types import SimpleNamespace
 
-    from crystalmela import calibration
+    from crystalmela.training import calibration
     models = {m: SimpleNamespace(card=SimpleNamespace(sha256=c * 64)) for m, c in (("a", "1"), ("b", "2"))}
     shas = {m: c * 64 for m, c in (("a", "1"), ("b", "2"))}
     core, mine = tmp_path / "core", tmp_path / "mine"
@@ -630,14 +631,14 @@ def test_ensemble_fits_are_read_first_from_the_folder_the_environment_names(tmp_
         folder.mkdir()
         (folder / "full.json").write_text(json.dumps({"models": fitted_for, "temperature": t,
                                                       "weights": {"a": 1.5, "b": 0.5}}))
-    monkeypatch.setattr(calibration, "ENSEMBLE_DIR", core)
+    monkeypatch.setattr(ensemble, "ENSEMBLE_DIR", core)
     monkeypatch.setenv("CRYSTALMELA_ENSEMBLES", str(mine))
-    assert calibration.ensemble_folders() == [mine, core]
-    assert calibration.ensemble_defaults(models, "full") == ({"a": 1.5, "b": 0.5}, 0.8)   # mine: other models
+    assert ensemble.ensemble_folders() == [mine, core]
+    assert ensemble.ensemble_defaults(models, "full") == ({"a": 1.5, "b": 0.5}, 0.8)   # mine: other models
     (mine / "full.json").write_text(json.dumps({"models": shas, "temperature": 0.6, "weights": "default"}))
-    assert calibration.ensemble_defaults(models, "full") == (None, 0.6)                    # mine wins
+    assert ensemble.ensemble_defaults(models, "full") == (None, 0.6)                    # mine wins
     monkeypatch.delenv("CRYSTALMELA_ENSEMBLES")
-    assert calibration.ensemble_defaults(models, "full") == ({"a": 1.5, "b": 0.5}, 0.8)
+    assert ensemble.ensemble_defaults(models, "full") == ({"a": 1.5, "b": 0.5}, 0.8)
     # calibrate writes to the environment's folder, not the core's
     rng = np.random.default_rng(0)
     y = rng.integers(0, 7, 40)

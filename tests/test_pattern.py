@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from crystalmela import PAPER_GRID, GridSpec, Pattern, PatternError, crystal_system
-from crystalmela.pattern import d_to_two_theta, two_theta_to_d
+from crystalmela.plugin_api.pattern import d_to_two_theta, two_theta_to_d
 
 
 def peak(x, c, w=0.05, h=100.0):

@@ -9,7 +9,7 @@ import pytest
 
 import crystalmela as cm
 from crystalmela import plugins
-from crystalmela.cli import main
+from crystalmela.cli.main import main
 
 
 def test_builtin_plugins_load_through_entry_points():

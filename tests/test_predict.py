@@ -9,7 +9,7 @@ import pytest
 
 import crystalmela as cm
 from crystalmela import CRYSTAL_SYSTEMS
-from crystalmela.cli import main
+from crystalmela.cli.main import main
 
 JSON_KEYS = {"path", "dataset", "per_model", "ensemble", "top1", "top2", "errors", "unsure",
              "preprocessing", "temperatures", "evidence", "evidence_data"}
@@ -73,7 +73,7 @@ def test_anode_sets_wavelength(toy, xy_file):
 
 def test_a_model_without_weights_says_so_instead_of_pretending(xy_file, tmp_path):
     from crystalmela import plugins
-    from crystalmela.models import require_model
+    from crystalmela.plugin_api.modelcard import require_model
 
     class Ghost:
         @cm.hookimpl
@@ -193,7 +193,7 @@ def test_evidence_is_what_the_extractor_said_about_the_pattern_it_got(toy, expla
     grid = explaining.seen["extract"]
     assert pred.evidence == {"by_said": [f"strongest point at {grid.x[grid.y.argmax()]:.2f}°", "second line"]}
     assert pred.to_json()["evidence"] == pred.evidence
-    table = cm.result.format_table(pred)
+    table = cm.pipeline.result.format_table(pred)
     assert f"  by_said: strongest point at {grid.x[grid.y.argmax()]:.2f}°\n    second line" in table
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import crystalmela as cm
-from crystalmela.reading import read_pattern
+from crystalmela.pipeline.reading import read_pattern
 from writers import CASES, X, Y
 
 

@@ -8,15 +8,15 @@ import warnings
 import numpy as np
 import pytest
 
-from crystalmela import calibration
-from crystalmela.augment import AugmentSettings, draw, march_dollase, render_augmented, row_seeds
-from crystalmela.cli import main
+from crystalmela.training import calibration
+from crystalmela.simulation.augment import AugmentSettings, draw, march_dollase, render_augmented, row_seeds
+from crystalmela.cli.main import main
 from crystalmela.dataset import BuildSettings, build
 from crystalmela.dataset.store import load_reflections, render_batch
-from crystalmela.errors import CrystalmelaError
-from crystalmela.pattern import PAPER_GRID, Pattern
-from crystalmela.preprocess import PreprocessSettings, parse, preprocess, savgol, snip, strip_ka2
-from crystalmela.profiles import ProfileSettings, render
+from crystalmela.plugin_api.errors import CrystalmelaError
+from crystalmela.plugin_api.pattern import PAPER_GRID, Pattern
+from crystalmela.pipeline.preprocess import PreprocessSettings, parse, preprocess, savgol, snip, strip_ka2
+from crystalmela.simulation.profiles import ProfileSettings, render
 
 X = PAPER_GRID.two_theta
 OFF = dict(clean_fraction=0, ka2_probability=0, size_probability=0, po_probability=0,
@@ -139,7 +139,7 @@ def test_snip_and_savgol_equal_the_libraries():
 def test_smoothing_a_short_scan_keeps_the_intensity_non_negative(steps):
     """A scan starting at 16° is zero-padded below it on the grid; the quadratic smoother overshoots
     below zero at that step, which the Pattern then refused ("intensity is negative")."""
-    from crystalmela.pattern import PAPER_GRID, Pattern
+    from crystalmela.plugin_api.pattern import PAPER_GRID, Pattern
     x = np.arange(16.0, 90.0, 0.02)
     y = 400 + 3000 * np.exp(-0.5 * ((x - 19.0) / 0.06) ** 2)
     out = preprocess(Pattern(x, y, axis="2theta", wavelength=1.54056).to_grid(PAPER_GRID), parse(steps))
@@ -213,7 +213,7 @@ def _softmax(z):
 def test_fitted_ensemble_weights_favour_the_informative_model():
     """One model sees the label, one is noise, one is a weaker copy of the first: the noise gets
     (near) zero weight, and the fitted pool beats equal weights in likelihood."""
-    from crystalmela.predict import combine_rows
+    from crystalmela.pipeline.ensemble import combine_rows
     rng = np.random.default_rng(3)
     n = 3000
     y = rng.integers(0, 7, n)
@@ -257,7 +257,7 @@ def test_unsure_flag(toy, xy_file):
 def test_crossfit_accuracy_scores_each_half_with_the_other_halfs_weights():
     """With an informative model it matches the in-sample accuracy closely; with pure noise models
     it falls to chance, whatever the in-sample fit."""
-    from crystalmela.predict import combine_rows
+    from crystalmela.pipeline.ensemble import combine_rows
     rng = np.random.default_rng(5)
     n = 2000
     y = rng.integers(0, 7, n)

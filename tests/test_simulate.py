@@ -6,12 +6,12 @@ import warnings
 import numpy as np
 import pytest
 
-from crystalmela.cli import main
-from crystalmela.diffraction import PAPER_D_MIN, reflections
-from crystalmela.pattern import PAPER_GRID, GridSpec
-from crystalmela.profiles import ProfileSettings, lp_factor, render, sticks
-from crystalmela.simulate import simulate
-from crystalmela.structure import Crystal, StructureError, operations, read_cif
+from crystalmela.cli.main import main
+from crystalmela.simulation.diffraction import PAPER_D_MIN, reflections
+from crystalmela.plugin_api.pattern import PAPER_GRID, GridSpec
+from crystalmela.simulation.profiles import ProfileSettings, lp_factor, render, sticks
+from crystalmela.simulation.simulate import simulate
+from crystalmela.simulation.structure import Crystal, StructureError, operations, read_cif
 
 AL_CIF = """data_al
 _cell_length_a 4.0495
@@ -250,7 +250,7 @@ def test_no_symmetry_means_p1_with_note(tmp_path):
 
 
 def test_cli_simulate_round_trips_through_the_xy_reader(tmp_path, capsys):
-    from crystalmela.reading import read_pattern
+    from crystalmela.pipeline.reading import read_pattern
     cif = _write(tmp_path, AL_CIF)
     out = tmp_path / "al.xy"
     assert main(["simulate", str(cif), "-o", str(out), "--ka2", "--fwhm", "0.08"]) == 0

@@ -313,8 +313,8 @@ def test_a_run_is_recorded_before_the_prediction_starts(client, settings, monkey
 
     def crash(*a, **k):
         raise RuntimeError("power cut")
-    import importlib
-    monkeypatch.setattr(importlib.import_module("crystalmela.predict"), "predict_pattern", crash)
+    from crystalmela.pipeline.predictor import Predictor
+    monkeypatch.setattr(Predictor, "predict_pattern", crash)
     with pytest.raises(RuntimeError, match="power cut"):
         _upload(client, h, ("LiCoO2.RAW", EXAMPLE.read_bytes()))
     con = sqlite3.connect(settings.data_dir / "crystalmela.db")
@@ -360,7 +360,7 @@ def test_postgres_backend(pg_settings):
 @pytest.mark.parametrize("port", ["-3", "70000", "http"])
 def test_serve_refuses_a_port_that_cannot_be(port, capsys):
     """Checked by the CLI before the server starts: uvicorn's own message for it is a socket error."""
-    from crystalmela.cli import main
+    from crystalmela.cli.main import main
     with pytest.raises(SystemExit) as exit_:
         main(["serve", "--port", port])
     assert exit_.value.code == 2
@@ -375,7 +375,7 @@ def test_serve_refuses_a_port_that_cannot_be(port, capsys):
 def test_serve_names_the_setting_that_is_wrong(args, env, message, capsys, monkeypatch, tmp_path):
     """A bad option or environment variable is refused before the server starts, naming both ways
     to set it: not an 'internal error'."""
-    from crystalmela.cli import main
+    from crystalmela.cli.main import main
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert main(["serve", "--data-dir", str(tmp_path), *args]) == 2

@@ -26,13 +26,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..diffraction import PAPER_D_MIN
-from ..errors import CrystalmelaError
-from ..parallel import map_unordered
-from ..structure import StructureError, read_cif
-from ..synthetic import CELL_RANGE, generate
-from ..systems import CRYSTAL_SYSTEMS
-from .rows import crystal_row, to_table
+from crystalmela.simulation.diffraction import PAPER_D_MIN
+from crystalmela.plugin_api.errors import CrystalmelaError
+from crystalmela.parallel import map_unordered
+from crystalmela.simulation.structure import StructureError, read_cif
+from crystalmela.simulation.synthetic import CELL_RANGE, generate
+from crystalmela.plugin_api.systems import CRYSTAL_SYSTEMS
+from crystalmela.dataset.rows import crystal_row, to_table
 
 FORMAT = "crystalmela-reflections/2"  # /2 adds hkl + Hall symbol (preferred-orientation augmentation)
 SPLITS = (("train", 0.8), ("val", 0.1), ("test", 0.1))

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ..diffraction import reflections
-from ..structure import Crystal
+from crystalmela.simulation.diffraction import reflections
+from crystalmela.simulation.structure import Crystal
 
 SCHEMA = pa.schema([
     ("id", pa.string()),

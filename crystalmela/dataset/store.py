@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..errors import CrystalmelaError
-from ..pattern import PAPER_GRID, GridSpec
-from ..profiles import ProfileSettings, render_many
-from ..systems import CRYSTAL_SYSTEMS, DATASETS
+from crystalmela.plugin_api.errors import CrystalmelaError
+from crystalmela.plugin_api.pattern import PAPER_GRID, GridSpec
+from crystalmela.simulation.profiles import ProfileSettings, render_many
+from crystalmela.plugin_api.systems import CRYSTAL_SYSTEMS, DATASETS
 
 
 @dataclass

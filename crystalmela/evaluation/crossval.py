@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CrystalmelaError
-from ..metrics import classification_metrics, mean_std, reliability
-from ..predict import combine_rows
-from ..systems import CRYSTAL_SYSTEMS
+from crystalmela.plugin_api.errors import CrystalmelaError
+from crystalmela.evaluation.metrics import classification_metrics, mean_std, reliability
+from crystalmela.pipeline.ensemble import combine_rows
+from crystalmela.plugin_api.systems import CRYSTAL_SYSTEMS
 
 BASELINES = ("most_frequent", "stratified", "uniform")
 
@@ -102,17 +102,16 @@ def _strata(labels: np.ndarray) -> np.ndarray | None:
 
 def run_fold(job: FoldJob) -> dict:
     """Train on the job's train/val rows, score its test rows. Runs in a worker process."""
-    from ..plugins import get_registry
-    from ..training import TrainRequest
+    from crystalmela.plugins import get_registry
+    from crystalmela.training.request import TrainRequest
     spec = get_registry().classifier(job.model)
     if spec.train is None or spec.load_dir is None:
         raise CrystalmelaError(f"classifier {job.model} cannot be cross-validated: its plugin gives no "
                                "`train` and `load_dir` (see docs/plugins.md)")
     with tempfile.TemporaryDirectory(dir=job.workdir or None, prefix=f"{job.model}-fold{job.fold}-") as tmp:
-        req = TrainRequest(name=spec.name, version=spec.version, feature=spec.feature, dataset=job.dataset,
-                           data=Path(job.data), out_dir=Path(tmp), grid=spec.grid, config=dict(job.config),
-                           seed=job.seed + job.fold, progress=False,
-                           splits={"train": job.train, "val": job.val, "test": job.test})
+        req = TrainRequest.of(spec, job.dataset, job.data, tmp, config=dict(job.config),
+                              seed=job.seed + job.fold, progress=False,
+                              splits={"train": job.train, "val": job.val, "test": job.test})
         spec.train(req)
         model = spec.load_dir(Path(tmp))
         probs, labels = [], []
@@ -135,10 +134,10 @@ def cross_validate(models: list[str], data: str | Path, dataset: str = "full", *
     the summed confusion matrix and ``per_fold``."""
     from tqdm import tqdm
 
-    from ..dataset.store import load_reflections
-    from ..parallel import map_unordered
-    from ..plugins import get_registry
-    from ..training import TrainRequest
+    from crystalmela.dataset.store import load_reflections
+    from crystalmela.parallel import map_unordered
+    from crystalmela.plugins import get_registry
+    from crystalmela.training.request import TrainRequest
 
     data = Path(data)
     labels = load_reflections(data, dataset, None).labels
@@ -152,9 +151,8 @@ def cross_validate(models: list[str], data: str | Path, dataset: str = "full", *
             raise CrystalmelaError(f"classifier {name} cannot be cross-validated: its plugin gives no "
                                    "`train` and `load_dir`")
         # small features are computed once for every row, so parallel folds only read the cache
-        req = TrainRequest(name=name, version=spec.version, feature=spec.feature, dataset=dataset,
-                           data=data, out_dir=data, grid=spec.grid, progress=progress,
-                           splits={"all": np.sort(np.concatenate(splits[0]))})
+        req = TrainRequest.of(spec, dataset, data, data, progress=progress,
+                              splits={"all": np.sort(np.concatenate(splits[0]))})
         probe, _ = next(req.iter_features("all", batch=1))
         if probe[0].size <= 1024:         # e.g. 12 peak positions, not a 4,501-point profile
             req.features("all")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CrystalmelaError
-from ..metrics import classification_metrics, reliability
-from ..systems import CRYSTAL_SYSTEMS
+from crystalmela.plugin_api.errors import CrystalmelaError
+from crystalmela.evaluation.metrics import classification_metrics, reliability
+from crystalmela.plugin_api.systems import CRYSTAL_SYSTEMS
 
 ALIASES = {s[:4]: s for s in CRYSTAL_SYSTEMS} | {"rhombohedral": "trigonal"}   # "mono", "orth", ...
 
@@ -76,24 +76,20 @@ def evaluate_patterns(root: str | Path, labels: str | Path, models: list[str] | 
                       progress: bool = True, preprocess=None, calibrate: bool = True) -> dict:
     """Per-model and ensemble metrics over the labelled files. Files that cannot be read or
     predicted are listed under ``failed`` (with the reason) and left out of the metrics.
-    ``preprocess`` and ``calibrate`` are passed to ``predict_pattern`` (default: as predict does)."""
+    ``preprocess`` and ``calibrate`` are passed to the ``Predictor`` (default: as predict does)."""
     from tqdm import tqdm
 
-    from ..plugins import get_registry
-    from ..predict import _select, predict_pattern
-    from ..reading import read_pattern
+    from crystalmela.pipeline.predictor import Predictor
 
-    registry = get_registry()
-    names = _select(registry, models, dataset)
+    predictor = Predictor(models, dataset, weights=weights, preprocess=preprocess, calibrate=calibrate)
+    names = predictor.models
     items = read_labels(labels, root)
     y, failed = [], []
     probs: dict[str, list] = {m: [] for m in [*names, "ensemble"]}
     for path, label in tqdm(items, desc="patterns", unit="file", disable=not progress):
         rel = str(path.relative_to(root))
         try:
-            pattern = read_pattern(path, reader=reader, registry=registry)
-            pred = predict_pattern(pattern, names, dataset, wavelength=wavelength, weights=weights,
-                                   registry=registry, preprocess=preprocess, calibrate=calibrate)
+            pred = predictor.predict_path(path, reader=reader, wavelength=wavelength)
         except CrystalmelaError as exc:
             failed.append({"file": rel, "error": str(exc)})
             continue
@@ -122,7 +118,7 @@ def _baselines(y: np.ndarray) -> dict:
     """The paper's Table 6 dummy row: most-frequent, stratified and uniform guesses. There is no
     training set here, so the class shares are the evaluated labels' own (an optimistic baseline,
     as in the paper)."""
-    from .crossval import BASELINES, baseline_probabilities
+    from crystalmela.evaluation.crossval import BASELINES, baseline_probabilities
     rng = np.random.default_rng(0)
     return {b: classification_metrics(y, baseline_probabilities(b, y, len(y), rng), per_class=True)
             for b in BASELINES}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..systems import CRYSTAL_SYSTEMS
+from crystalmela.plugin_api.systems import CRYSTAL_SYSTEMS
 
 SHORT = [c[:5] for c in CRYSTAL_SYSTEMS]
 COLUMNS = (("accuracy", "top-1"), ("top2_accuracy", "top-2"), ("balanced_accuracy", "balanced"),

@@ -16,10 +16,10 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
-from ..errors import CrystalmelaError
-from . import service
-from .db import User, make_sessionmaker, migrate
-from .settings import WebSettings
+from crystalmela.plugin_api.errors import CrystalmelaError
+from crystalmela.web import service
+from crystalmela.web.db import User, make_sessionmaker, migrate
+from crystalmela.web.settings import WebSettings
 
 
 def evidence_tables(data) -> list[dict]:
@@ -107,8 +107,8 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
     @app.get("/api/models")
     def api_models():
-        from ..plugins import get_registry
-        from ..systems import DATASETS
+        from crystalmela.plugins import get_registry
+        from crystalmela.plugin_api.systems import DATASETS
         reg = get_registry()
         return {"models": [{"name": n, "version": c.version, "description": c.description,
                             "datasets": list(c.datasets)} for n, c in sorted(reg.classifiers.items())],
@@ -118,7 +118,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     def api_models_installed(user: User = Depends(current_user)):
         """Every installed model as its card describes it (``crystalmela models --json``). Logged-in
         users only: a model that fails to load is named with its path on the server."""
-        from ..inventory import inventory
+        from crystalmela.inventory import inventory
         return inventory().model_dump()
 
     async def read_uploads(files: list[UploadFile]) -> list[service.Upload]:
@@ -196,8 +196,8 @@ def _pages(app: FastAPI, settings: WebSettings, db, read_uploads, upload_dir) ->
         return templates.TemplateResponse(request, name, {"csrf": csrf(request), **ctx}, status_code=status)
 
     def home(request: Request, user: User, error: str | None = None, status: int = 200):
-        from ..plugins import get_registry
-        from ..systems import DATASETS
+        from crystalmela.plugins import get_registry
+        from crystalmela.plugin_api.systems import DATASETS
         reg = get_registry()
         return render(request, "home.html", status, user=user, error=error, datasets=DATASETS,
                       models=[reg.classifiers[n] for n in sorted(reg.classifiers)],
@@ -254,7 +254,7 @@ def _pages(app: FastAPI, settings: WebSettings, db, read_uploads, upload_dir) ->
 
     @app.get("/models", response_class=HTMLResponse)
     def page_models(request: Request, s=Depends(db)):
-        from ..inventory import inventory
+        from crystalmela.inventory import inventory
         user = user_of(request, s)
         if user is None:
             return RedirectResponse("/login", 303)

@@ -12,8 +12,8 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import CrystalmelaError
-from .db import Run, User, utcnow
+from crystalmela.plugin_api.errors import CrystalmelaError
+from crystalmela.web.db import Run, User, utcnow
 
 _hasher = PasswordHasher()
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
@@ -74,11 +74,9 @@ def submit(db: Session, user: User, uploads: list[Upload], *, models: list[str] 
            upload_dir: Path, registry=None) -> list[Run]:
     """One run per file: recorded (status ``running``, file kept) before the prediction starts,
     completed after it. A file that cannot be read becomes a ``failed`` run with the reader's message."""
-    from ..plugins import get_registry
-    from ..predict import _select, predict_pattern
-    from ..reading import read_pattern
-    registry = registry or get_registry()
-    names = _select(registry, models, dataset)          # a wrong model or data set fails first
+    from crystalmela.pipeline.predictor import Predictor
+    predictor = Predictor(models, dataset, registry=registry)     # a wrong model or data set fails first
+    names = predictor.models
     runs = []
     for up in uploads:
         folder = upload_dir / str(user.id) / uuid.uuid4().hex
@@ -91,9 +89,9 @@ def submit(db: Session, user: User, uploads: list[Upload], *, models: list[str] 
         db.add(run)
         db.commit()
         try:
-            pattern = read_pattern(path, registry=registry)
+            pattern = predictor.read(path)
             pattern.source = up.filename
-            pred = predict_pattern(pattern, names, dataset, registry=registry)
+            pred = predictor.predict_pattern(pattern)
             out = pred.to_json() | {"notes": pred.notes, "reader": pred.reader,
                                     "x": pattern.x.tolist(), "y": pattern.y.tolist()}
             run.result, run.status = out, ("done" if pred.ok else "failed")

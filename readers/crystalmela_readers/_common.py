@@ -5,7 +5,7 @@ import math
 import re
 from pathlib import Path
 
-from crystalmela import Pattern, PatternError, ReaderError
+from crystalmela.plugin_api import Pattern, PatternError, ReaderError
 
 COMMENT_PREFIXES = ("#", "!", "%", "//", ";", "'")
 _NUMBER_RE = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eEdD][+-]?\d+)?$")

@@ -6,7 +6,7 @@ from pathlib import Path
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
-from crystalmela import ReaderError
+from crystalmela.plugin_api import ReaderError
 
 
 def parse(data: bytes, path: Path, reader: str, member: str | None = None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from crystalmela import ReaderError
+from crystalmela.plugin_api import ReaderError
 
 MAX_MEMBER = 500_000_000  # uncompressed bytes; guards against zip bombs
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crystalmela import ReaderError, ReaderSpec
+from crystalmela.plugin_api import ReaderError, ReaderSpec
 
 from . import _xml, _zip
 from ._common import make_pattern, to_float

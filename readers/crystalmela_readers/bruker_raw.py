@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crystalmela import ReaderError, ReaderSpec
+from crystalmela.plugin_api import ReaderError, ReaderSpec
 
 from ._common import make_pattern
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import gemmi
 import numpy as np
 
-from crystalmela import ReaderError, ReaderSpec
+from crystalmela.plugin_api import ReaderError, ReaderSpec
 
 from ._common import head_text, make_pattern, to_float
 

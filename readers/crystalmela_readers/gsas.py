@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crystalmela import ReaderError, ReaderSpec
+from crystalmela.plugin_api import ReaderError, ReaderSpec
 
 from ._common import head_text, make_pattern, read_text, to_float, wavelength_in
 

@@ -1,7 +1,7 @@
 """The readers' hook implementations: one ReaderSpec per format module."""
 from __future__ import annotations
 
-from crystalmela import hookimpl
+from crystalmela.plugin_api import hookimpl
 
 from . import brml, bruker_raw, chi, cif_powder, fullprof, gsas, rigaku, uxd, xrdml, xy
 

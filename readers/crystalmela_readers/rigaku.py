@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crystalmela import ReaderError, ReaderSpec
+from crystalmela.plugin_api import ReaderError, ReaderSpec
 
 from . import _xml, _zip
 from ._common import decode, head_text, make_pattern, read_text, to_float

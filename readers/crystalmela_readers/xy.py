@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from crystalmela import ReaderError, ReaderSpec
+from crystalmela.plugin_api import ReaderError, ReaderSpec
 
 from ._common import COMMENT_PREFIXES, head_text, is_number, make_pattern, read_text, to_float, wavelength_in
 

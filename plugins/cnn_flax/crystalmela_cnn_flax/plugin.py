@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crystalmela import PAPER_GRID, ClassifierSpec, hookimpl
-from crystalmela.modelcard import read_verified
-from crystalmela.models import require_model
+from crystalmela.plugin_api import PAPER_GRID, ClassifierSpec, hookimpl
+from crystalmela.plugin_api.modelcard import read_verified
+from crystalmela.plugin_api.modelcard import require_model
 
 NAME = "cnn_flax"
 MODEL_ROOT = Path(__file__).parent / "models"

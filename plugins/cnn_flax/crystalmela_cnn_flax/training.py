@@ -44,8 +44,8 @@ class CNNConfig(BaseModel):
 def _config(request) -> dict:
     """The named configuration updated with the user's keys, checked; unset optional keys are left
     out, so the card records what was given."""
-    from crystalmela.errors import CrystalmelaError, settings_problem
-    from crystalmela.sklearn_models import named_config
+    from crystalmela.plugin_api.errors import CrystalmelaError, settings_problem
+    from crystalmela.plugin_api.forests import named_config
     cfg = {**named_config("cnn_flax", CONFIGS, "fast", request.config),
            "name": request.config.get("name", "fast")}
     try:
@@ -61,7 +61,7 @@ def train(request):
     from flax import nnx
     from tqdm import tqdm
 
-    from crystalmela.metrics import classification_metrics
+    from crystalmela.plugin_api.training import classification_metrics
 
     cfg = _config(request)
     rng = np.random.default_rng(request.seed)

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import gemmi
 import numpy as np
 
-from crystalmela import Evidence
+from crystalmela.plugin_api import Evidence
 
 from .lattice_symmetry import direct_cell, niggli
 

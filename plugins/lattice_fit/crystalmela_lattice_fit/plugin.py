@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from crystalmela import Evidence, FeatureExtractor, Pattern, hookimpl
-from crystalmela import sklearn_models
-from crystalmela.features import local_maxima
-from crystalmela.profiles import CU_KA1, CU_KA2
+from crystalmela.plugin_api import Evidence, FeatureExtractor, Pattern, hookimpl
+from crystalmela.plugin_api import forests as sklearn_models
+from crystalmela.plugin_api.peaks import local_maxima
+from crystalmela.plugin_api.wavelengths import CU_KA1, CU_KA2
 
 from .cells import evidence
 from .indexing import N_OBS, absence_gains, lattice_features, relative_figures
@@ -55,7 +55,7 @@ def pick_peaks(pattern: Pattern) -> np.ndarray:
 
     The background is a morphological opening (running minimum, then running maximum) over
     ``BACKGROUND_DEG``; written with NumPy for the same cold-start reason as
-    ``crystalmela.features.local_maxima`` (scipy.ndimage/signal imports cost a second)."""
+    ``crystalmela.plugin_api.peaks.local_maxima`` (scipy.ndimage/signal imports cost a second)."""
     return peak_table(pattern)["two_theta"]
 
 

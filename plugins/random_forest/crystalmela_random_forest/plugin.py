@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-from crystalmela import Evidence, FeatureExtractor, Pattern, hookimpl
-from crystalmela.features import describe_peaks, peak_indices
-from crystalmela import sklearn_models
+from crystalmela.plugin_api import Evidence, FeatureExtractor, Pattern, hookimpl
+from crystalmela.plugin_api.peaks import describe_peaks, peak_indices
+from crystalmela.plugin_api import forests as sklearn_models
 
 NAME = "random_forest"
 FEATURE = "paper_peaks"
@@ -20,7 +20,7 @@ N_PEAKS = 10
 
 
 def explain(pattern: Pattern) -> Evidence:
-    """The peaks the features were read from (``crystalmela.features.describe_peaks``)."""
+    """The peaks the features were read from (``crystalmela.plugin_api.peaks.describe_peaks``)."""
     return describe_peaks(pattern, peak_indices(pattern))
 
 
