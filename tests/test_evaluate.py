@@ -307,3 +307,53 @@ def test_labels_accept_case_and_short_names(tmp_path):
     assert [c for _, c in read_labels(tmp_path / "labels.csv", tmp_path)] == [1, 4]
     with pytest.raises(LabelsError, match="not found"):
         read_labels(tmp_path / "none.csv", tmp_path)
+
+
+# ------------------------------------------------------------------ the real-structure hold-out (--cifs)
+def _copy_cifs(cifs, folder, n=4):
+    import shutil
+    folder.mkdir(parents=True, exist_ok=True)
+    for p in cifs[:n]:
+        shutil.copy(p, folder / p.name)
+    return folder
+
+
+def test_evaluate_cifs_scores_clean_and_lab_renderings(shared_cifs, tmp_path, capsys):
+    few = _copy_cifs(shared_cifs, tmp_path / "few")
+    assert main(["evaluate", "--cifs", str(few), "--lab", "--output", str(tmp_path / "out"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "4 patterns, data set full, clean renderings" in out and "lab renderings" in out
+    assert "ensemble 95 % interval: top-1" in out
+    report = json.loads((tmp_path / "out" / "lab" / "report.json").read_text())
+    assert report["n"] == 4 and set(report["per_model"]) >= {"lattice_fit", "cnn_flax"}
+    lo, hi = report["ensemble"]["accuracy_interval"]
+    assert 0 <= lo <= report["ensemble"]["accuracy"] <= hi <= 1
+
+
+def test_evaluate_cifs_refuses_missing_and_empty_folders(tmp_path, capsys):
+    assert main(["evaluate", "--cifs", str(tmp_path / "none")]) == 2
+    assert "--cifs: not a folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["evaluate", "--cifs", str(tmp_path / "empty")]) == 2
+    assert "no readable CIF with reflections below 90°" in capsys.readouterr().err
+    assert main(["evaluate", "--lab", "--patterns", str(tmp_path)]) == 2
+    assert "--lab renders CIFs under lab conditions: give --cifs DIR" in capsys.readouterr().err
+
+
+def test_lab_renderings_do_not_depend_on_the_cifs_skipped_before_them(shared_cifs, tmp_path):
+    """A CIF with nothing on the paper grid is skipped before its lab conditions are drawn, so the
+    other structures' lab renderings are the same with it or without it."""
+    import shutil
+
+    from crystalmela.evaluation.holdout import cif_patterns
+    empty = [p for p in shared_cifs if p.name == "Dans_Diffraction__Structures__Cubic.cif"]
+    if not empty:
+        pytest.skip("the shared hold-out lacks Dans_Diffraction__Structures__Cubic.cif")
+    other = _copy_cifs(shared_cifs, tmp_path / "other", n=1)
+    both = tmp_path / "both"
+    shutil.copytree(other, both)
+    shutil.copy(empty[0], both / ("A_" + empty[0].name))          # sorts first
+    alone = list(cif_patterns([other], lab=True))
+    with_empty = list(cif_patterns([both], lab=True))
+    assert [p.name for p, _, _ in with_empty] == [p.name for p, _, _ in alone]
+    assert np.array_equal(with_empty[0][2].y, alone[0][2].y)

@@ -262,12 +262,27 @@ def _read_config(text: str | None) -> dict:
 def cmd_evaluate(args) -> int:
     from pathlib import Path
 
-    from crystalmela.evaluation.report import COLUMNS, _cell, write_report
     from crystalmela.plugins import get_registry
 
     registry = get_registry()
     models = None if args.model in (None, "all") else [m.strip() for m in args.model.split(",")]
     weights = _parse_weights(args.weights)
+    if args.cifs:
+        from crystalmela.evaluation.holdout import evaluate_cifs
+        from crystalmela.pipeline.predictor import Predictor
+        from crystalmela.pipeline.preprocess import parse as preprocess_parse
+        if args.data or args.patterns:
+            raise CrystalmelaError("--cifs scores the installed models on simulated CIFs; give --data or "
+                                   "--patterns in another run")
+        predictor = Predictor(models, args.dataset, weights=weights, calibrate=not args.no_calibration,
+                              preprocess=None if args.preprocess == "model" else preprocess_parse(args.preprocess))
+        report = evaluate_cifs(args.cifs, predictor, lab=args.lab)
+        for cond, res in report["conditions"].items():
+            _print_report(res, f"{cond} renderings of the CIFs under {', '.join(args.cifs)}", args.output and
+                          Path(args.output) / cond)
+        return EXIT_OK
+    if args.lab:
+        raise CrystalmelaError("--lab renders CIFs under lab conditions: give --cifs DIR")
     if args.patterns:
         from crystalmela.evaluation.patterns import evaluate_patterns
         from crystalmela.pipeline.predictor import resolve_wavelength
@@ -298,19 +313,29 @@ def cmd_evaluate(args) -> int:
         report = cross_validate(names, args.data, args.dataset, folds=folds, seed=args.seed, limit=args.limit,
                                 configs={names[0]: config} if config else None, weights=weights,
                                 workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
-    print(f"{report['n']} patterns, data set {report['dataset']}"
+    _print_report(report, "", args.output)
+    return EXIT_OK
+
+
+def _print_report(report: dict, title: str, output) -> None:
+    """An evaluation report as a table (and its files in ``output`` when given)."""
+    from crystalmela.evaluation.report import COLUMNS, cell, write_report
+    print(f"{report['n']} patterns, data set {report['dataset']}" + (f", {title}" if title else "")
           + (f", {report['folds']}-fold CV (mean and std over folds)" if "folds" in report else ""))
     print(f"  {'model':24s}" + "".join(f"{t:>16s}" for _, t in COLUMNS))
     rows = [*report["per_model"].items(), ("ensemble", report["ensemble"]),
             *((f"dummy {b}", v) for b, v in report.get("baselines", {}).items())]
     for name, m in rows:
-        print(f"  {name:24s}" + "".join(f"{_cell(m, k):>16s}" for k, _ in COLUMNS))
+        print(f"  {name:24s}" + "".join(f"{cell(m, k):>16s}" for k, _ in COLUMNS))
+    ens = report["ensemble"]
+    if "accuracy_interval" in ens:
+        (a, b), (c, d) = ens["accuracy_interval"], ens["top2_accuracy_interval"]
+        print(f"  ensemble 95 % interval: top-1 {a:.3f}–{b:.3f}, top-2 {c:.3f}–{d:.3f}")
     for f in report.get("failed", []):
         print(f"not scored: {f['file']}: {f['error']}", file=sys.stderr)
-    if args.output:
-        files = write_report(report, args.output)
+    if output:
+        files = write_report(report, output)
         print(f"report: {', '.join(str(f) for f in files)}")
-    return EXIT_OK
 
 
 def _augment_settings(spec: str):
@@ -538,6 +563,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--workers", type=_at_least(1), default=1, help="folds run in parallel processes (default 1)")
     e.add_argument("--scheduler", help="Dask scheduler address: folds run on the cluster")
     e.add_argument("--patterns", metavar="DIR", help="score the installed models on the files in DIR")
+    e.add_argument("--cifs", nargs="+", metavar="DIR",
+                   help="score the installed models on simulated patterns of the CIFs under DIR (a hold-out)")
+    e.add_argument("--lab", action="store_true",
+                   help="with --cifs: also under a fixed lab-condition model (Kα2, background, noise, shift)")
     e.add_argument("--labels", metavar="CSV", help="labels for --patterns: columns file,crystal_system")
     g = e.add_mutually_exclusive_group()
     g.add_argument("--wavelength", type=float, help="wavelength in Å for files that do not state it")

@@ -82,31 +82,41 @@ def evaluate_patterns(root: str | Path, labels: str | Path, models: list[str] | 
     from crystalmela.pipeline.predictor import Predictor
 
     predictor = Predictor(models, dataset, weights=weights, preprocess=preprocess, calibrate=calibrate)
-    names = predictor.models
     items = read_labels(labels, root)
-    y, failed = [], []
+    scored = score(predictor, ((str(p.relative_to(root)), label, p) for p, label in
+                               tqdm(items, desc="patterns", unit="file", disable=not progress)),
+                   reader=reader, wavelength=wavelength)
+    return {"mode": "patterns", "data": str(root), "labels": str(labels), **scored}
+
+
+def score(predictor, items, *, reader: str | None = None, wavelength: float | None = None) -> dict:
+    """Metrics of ``predictor``'s models and ensemble over ``items``: (name, label index, path or
+    Pattern). Items that cannot be read or predicted are listed under ``failed`` and left out."""
+    from crystalmela.plugin_api.pattern import Pattern
+    names = predictor.models
+    y, failed, seen = [], [], 0
     probs: dict[str, list] = {m: [] for m in [*names, "ensemble"]}
-    for path, label in tqdm(items, desc="patterns", unit="file", disable=not progress):
-        rel = str(path.relative_to(root))
+    for name, label, item in items:
+        seen += 1
         try:
-            pred = predictor.predict_path(path, reader=reader, wavelength=wavelength)
+            pred = (predictor.predict_pattern(item, wavelength) if isinstance(item, Pattern)
+                    else predictor.predict_path(item, reader=reader, wavelength=wavelength))
         except CrystalmelaError as exc:
-            failed.append({"file": rel, "error": str(exc)})
+            failed.append({"file": name, "error": str(exc)})
             continue
         if pred.errors or not pred.ensemble:
-            failed.append({"file": rel, "error": "; ".join(f"{k}: {v}" for k, v in pred.errors.items())})
+            failed.append({"file": name, "error": "; ".join(f"{k}: {v}" for k, v in pred.errors.items())})
             continue
         y.append(label)
         for m in names:
             probs[m].append([pred.per_model[m][c] for c in CRYSTAL_SYSTEMS])
         probs["ensemble"].append([pred.ensemble[c] for c in CRYSTAL_SYSTEMS])
     if not y:
-        raise CrystalmelaError(f"none of the {len(items)} labelled patterns could be predicted; first "
-                               f"failure: {failed[0]['file']}: {failed[0]['error']}")
+        first = f"; first failure: {failed[0]['file']}: {failed[0]['error']}" if failed else ""
+        raise CrystalmelaError(f"none of the {seen} labelled patterns could be predicted{first}")
     y_arr = np.array(y)
     ens = np.array(probs.pop("ensemble"))
-    return {"mode": "patterns", "dataset": dataset, "n": int(len(y_arr)), "classes": list(CRYSTAL_SYSTEMS),
-            "data": str(root), "labels": str(labels),
+    return {"dataset": predictor.dataset, "n": int(len(y_arr)), "classes": list(CRYSTAL_SYSTEMS),
             "per_class_counts": np.bincount(y_arr, minlength=len(CRYSTAL_SYSTEMS)).tolist(),
             "ensemble": classification_metrics(y_arr, ens, per_class=True),
             "per_model": {m: classification_metrics(y_arr, np.array(p), per_class=True) for m, p in probs.items()},

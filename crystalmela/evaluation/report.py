@@ -19,7 +19,7 @@ COLUMNS = (("accuracy", "top-1"), ("top2_accuracy", "top-2"), ("balanced_accurac
            ("f1_weighted", "F1 weighted"), ("ece", "ECE"))
 
 
-def _cell(m: dict, key: str) -> str:
+def cell(m: dict, key: str) -> str:
     v = m.get(key)
     if v is None:
         return "—"
@@ -42,7 +42,7 @@ def markdown(report: dict, figures: list[str] = ()) -> str:
     rows = [(m, v) for m, v in report["per_model"].items()] + [("**ensemble**", report["ensemble"])]
     rows += [(f"dummy: {b}", v) for b, v in report.get("baselines", {}).items()]
     for name, m in rows:
-        lines.append(f"| {name} | " + " | ".join(_cell(m, k) for k, _ in COLUMNS) + " |")
+        lines.append(f"| {name} | " + " | ".join(cell(m, k) for k, _ in COLUMNS) + " |")
     lines += ["", "## Per class (ensemble)", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for c, v in report["ensemble"].get("per_class", {}).items():
         lines.append(f"| {c} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} | {v['support']} |")
