@@ -21,17 +21,11 @@ def rate(cfg, steps, batch):
     import optax
     from flax import nnx
     from crystalmela_cnn_flax.network import build, n_params
+    from crystalmela_cnn_flax.training import train_step
 
     net = build(cfg)
     opt = nnx.Optimizer(net, optax.adamw(1e-3), wrt=nnx.Param)
-
-    @nnx.jit
-    def step(m, o, x, y):
-        def lf(m):
-            return optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean()
-        loss, g = nnx.value_and_grad(lf)(m)
-        o.update(m, g)
-        return loss
+    step = nnx.jit(train_step)
 
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.random((batch, 4501), dtype=np.float32))

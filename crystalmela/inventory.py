@@ -146,7 +146,7 @@ def inventory(datasets=DATASETS, registry: Registry | None = None) -> Inventory:
             else:
                 info.loaded = True
                 loaded[name] = model
-                card = getattr(model, "card", None)
+                card = model.card
                 if card is None:
                     info.problem = "no model card: what it was trained on is not recorded"
                 else:

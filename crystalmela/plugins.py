@@ -124,7 +124,7 @@ class Registry:
         self.classifier(name)
         if not callable(getattr(model, "predict_proba", None)):
             raise ModelNotAvailableError(f"{type(model).__name__} has no predict_proba")
-        model = self.adapt(name, dataset, model)
+        model = self.adapt(name, dataset, with_card(model))
         with self._lock:
             self._models[(name, dataset)] = model
 
@@ -157,19 +157,40 @@ class Registry:
                 if not callable(getattr(model, "predict_proba", None)):
                     raise ModelNotAvailableError(f"{name}.load({dataset!r}) returned {type(model).__name__}, "
                                                  "which has no predict_proba")
-                self._models[key] = self.adapt(name, dataset, model)
+                self._models[key] = self.adapt(name, dataset, with_card(model))
             return self._models[key]
 
 
 def for_features(model: Model, extractor: FeatureExtractor) -> Model | None:
     """``Registry.adapt``'s rule for one extractor: the model, a ``FirstColumns`` of it, or None when
     its card records a version of ``extractor`` that is neither the installed one nor a prefix."""
-    trained = getattr(getattr(model, "card", None), "feature_version", "") or ""
+    trained = getattr(model.card, "feature_version", "") or ""
     if not trained or trained == extractor.version:
         return model
     if trained in extractor.prefixes:
         return FirstColumns(model, extractor.prefixes[trained])
     return None
+
+
+def with_card(model) -> Model:
+    """``model`` as the :class:`Model` protocol has it: with a ``card`` attribute (None for a model
+    its plugin loaded without one)."""
+    return model if hasattr(model, "card") else NoCard(model)
+
+
+class NoCard:
+    """A model object that carries no card: ``card`` is None, everything else is the model's."""
+
+    card = None
+
+    def __init__(self, model):
+        self.model = model
+
+    def predict_proba(self, X):
+        return self.model.predict_proba(X)
+
+    def __getattr__(self, attr):
+        return getattr(self.__dict__["model"], attr)
 
 
 class FirstColumns:

@@ -45,7 +45,7 @@ def shared_cifs(pytestconfig) -> list[Path]:
 @pytest.fixture(scope="session")
 def shared_crystals(shared_cifs) -> list:
     """(path, first crystal) of every hold-out CIF the reader accepts (the others are skipped, as
-    eval_holdout.py skips them)."""
+    the hold-out evaluation skips them)."""
     from crystalmela.simulation.structure import StructureError, read_cif
     out = []
     for path in shared_cifs:

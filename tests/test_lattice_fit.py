@@ -392,7 +392,7 @@ def test_mp_and_ap_cells_on_real_monoclinic_and_triclinic_patterns(shared_crysta
     """On the real structures (first 40 monoclinic, all triclinic): the mP cell indexes every one of
     the first 20 peaks with M > 10 for many monoclinic patterns and few triclinic ones; the aP cell
     indexes in full what mP leaves for many triclinic patterns and few monoclinic ones. Hold-out
-    shares (``benchmarks/mono_trial.py``, feature version 13): mP 0.71 / 0.54 (β beyond / within 5° of
+    shares (docs/experiments.md, feature version 13): mP 0.71 / 0.54 (β beyond / within 5° of
     90°) against 0.03; aP-not-mP 0.73 of the triclinic against 0.10 of the monoclinic (version 12: mP
     0.58 / 0.41, aP-not-mP 0.67 against 0.07; 0.57 against 0.05 before version 12)."""
     found = {"monoclinic": [], "triclinic": []}

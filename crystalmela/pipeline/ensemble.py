@@ -40,8 +40,7 @@ def scale(p: np.ndarray, temperature: float) -> np.ndarray:
 
 def temperature_of(model) -> float:
     """The fitted temperature a loaded model's card records (1.0 when none)."""
-    card = getattr(model, "card", None)
-    cal = getattr(card, "calibration", None) or {}
+    cal = getattr(model.card, "calibration", None) or {}
     t = cal.get("temperature", 1.0)
     return float(t) if isinstance(t, (int, float)) and t > 0 else 1.0
 
@@ -49,8 +48,7 @@ def temperature_of(model) -> float:
 def preprocess_of(model):
     """The PreprocessSettings a loaded model was trained with (none when its card does not say)."""
     from crystalmela.pipeline.preprocess import NONE, PreprocessSettings
-    card = getattr(model, "card", None)
-    settings = getattr(card, "settings", None) or {}
+    settings = getattr(model.card, "settings", None) or {}
     pre = settings.get("preprocess")
     return PreprocessSettings(**pre) if pre else NONE
 
@@ -158,7 +156,7 @@ def _fit_in(path: Path, models: dict) -> EnsembleFit | None:
     try:
         st = path.stat()
         rec = _ensemble_record(str(path), st.st_mtime_ns, st.st_size)
-        shas = {n: getattr(getattr(m, "card", None), "sha256", None) for n, m in models.items()}
+        shas = {n: getattr(m.card, "sha256", None) for n, m in models.items()}
         if rec.get("models") != shas:
             return None
         t = float(rec["temperature"])

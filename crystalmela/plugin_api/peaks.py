@@ -64,4 +64,12 @@ def describe_peaks(pattern: Pattern, idx: np.ndarray, first: int = 10, weak: flo
                      "weak_of_first": n_weak, "weak_below": float(weak), "strongest_two_theta": round(strongest, 4)})
 
 
-__all__ = ["describe_peaks", "local_maxima", "peak_indices", "profile"]
+
+
+def explain_peaks(pattern: Pattern) -> Evidence:
+    """``FeatureExtractor.explain`` for features read off every local maximum (the paper's and
+    Suzuki et al.'s): ``describe_peaks`` of ``peak_indices``."""
+    return describe_peaks(pattern, peak_indices(pattern))
+
+
+__all__ = ["describe_peaks", "explain_peaks", "local_maxima", "peak_indices", "profile"]

@@ -11,12 +11,15 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
 
 import numpy as np
 
 from crystalmela.plugin_api.pattern import PAPER_GRID, GridSpec, Pattern
 from crystalmela.plugin_api.systems import CRYSTAL_SYSTEMS, DATASETS
+
+if TYPE_CHECKING:
+    from crystalmela.plugin_api.modelcard import ModelCard
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -138,15 +141,19 @@ class FeatureExtractor:
 
 @runtime_checkable
 class Model(Protocol):
-    """What ``ClassifierSpec.load`` returns: scikit-learn's ``predict_proba`` contract.
+    """What ``ClassifierSpec.load`` returns: scikit-learn's ``predict_proba`` contract, and its card.
 
     ``predict_proba(X)`` takes a batch (first axis = patterns) of the classifier's feature arrays and
     returns an ``(n, 7)`` array whose columns follow :data:`crystalmela.CRYSTAL_SYSTEMS`.
 
-    Optionally a ``card`` attribute (the :class:`crystalmela.plugin_api.modelcard.ModelCard` read with
-    ``read_verified``): the core then applies the preprocessing the model was trained with
-    (``card.settings["preprocess"]``) and its fitted temperature (``card.calibration``).
+    ``card``: the :class:`crystalmela.plugin_api.modelcard.ModelCard` the weights were read with
+    (``read_verified``), or None. With a card the core applies the preprocessing the model was
+    trained with (``card.settings["preprocess"]``), its fitted temperature (``card.calibration``) and
+    the ensemble fitted for its weights (``card.sha256``). A model object without the attribute is
+    given ``card = None`` by the registry when it is loaded.
     """
+
+    card: "ModelCard | None"
 
     def predict_proba(self, features: np.ndarray) -> np.ndarray: ...
 

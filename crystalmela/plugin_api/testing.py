@@ -15,7 +15,7 @@ import numpy as np
 
 from crystalmela.plugin_api.errors import CrystalmelaError, ReaderError
 from crystalmela.plugin_api.pattern import Pattern
-from crystalmela.plugins import for_features
+from crystalmela.plugins import for_features, with_card
 from crystalmela.plugin_api.specs import ClassifierSpec, FeatureExtractor, ReaderSpec
 from crystalmela.plugin_api.systems import CRYSTAL_SYSTEMS
 
@@ -99,7 +99,7 @@ def check_classifier(spec: ClassifierSpec, feature: FeatureExtractor, pattern: P
             model = spec.load(ds)
         except CrystalmelaError:
             continue
-        adapted = for_features(model, feature)
+        adapted = for_features(with_card(model), feature)
         assert adapted is not None, (f"{spec.name}/{ds}: trained on {feature.name} version "
                                      f"{model.card.feature_version}, not {feature.version} nor a prefix of it")
         p = np.asarray(adapted.predict_proba(batch))

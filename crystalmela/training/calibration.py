@@ -147,7 +147,7 @@ def val_probabilities(dataset: str, data: str | Path, *, n: int = 4000, seed: in
     for name in names:
         spec = registry.classifier(name)
         model = registry.model(name, dataset)
-        card = getattr(model, "card", None)
+        card = model.card
         if card is None:
             raise CrystalmelaError(f"{name}: its model carries no card, so the ensemble's temperature "
                                    "could not be tied to these weights")

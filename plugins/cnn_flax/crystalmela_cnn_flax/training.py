@@ -54,6 +54,19 @@ def _config(request) -> dict:
         raise CrystalmelaError(f"cnn_flax configuration: {settings_problem(exc)}") from None
 
 
+def train_step(model, optimizer, x, y):
+    """One optimiser step on a batch: softmax cross-entropy, gradients, update; returns the loss.
+    Plain, so this module imports without jax: ``train`` and the benchmark jit it (``nnx.jit``)."""
+    import optax
+    from flax import nnx
+
+    def loss_fn(m):
+        return optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean()
+    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    optimizer.update(model, grads)
+    return loss
+
+
 def train(request):
     import jax
     import jax.numpy as jnp
@@ -91,14 +104,7 @@ def train(request):
     # that answers the majority class for everything.
     select = cfg.get("select", "accuracy")
     opt = nnx.Optimizer(net, optax.adamw(lr, weight_decay=cfg["weight_decay"]), wrt=nnx.Param)
-
-    @nnx.jit
-    def step(model, optimizer, x, y):
-        def loss_fn(m):
-            return optax.softmax_cross_entropy_with_integer_labels(m(x), y).mean()
-        loss, grads = nnx.value_and_grad(loss_fn)(model)
-        optimizer.update(model, grads)
-        return loss
+    step = nnx.jit(train_step)
 
     predict = nnx.jit(lambda m, x: jax.nn.softmax(m(x), axis=-1))
 

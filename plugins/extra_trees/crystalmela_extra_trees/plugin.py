@@ -10,18 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from crystalmela.plugin_api import Evidence, FeatureExtractor, Pattern, hookimpl
-from crystalmela.plugin_api.peaks import describe_peaks, peak_indices
-from crystalmela.plugin_api import forests as sklearn_models
+from crystalmela.plugin_api import FeatureExtractor, Pattern, hookimpl
+from crystalmela.plugin_api.peaks import explain_peaks, peak_indices
+from crystalmela.plugin_api import forests
 
 NAME = "extra_trees"
 FEATURE = "suzuki_inv_d2"
 N_PEAKS = 10
 
-
-def explain(pattern: Pattern) -> Evidence:
-    """The peaks the features were read from (``crystalmela.plugin_api.peaks.describe_peaks``)."""
-    return describe_peaks(pattern, peak_indices(pattern))
 
 
 def inv_d2_peaks(pattern: Pattern) -> np.ndarray:
@@ -51,11 +47,11 @@ DEFAULT_CONFIG = "budget"
 @hookimpl
 def crystalmela_feature_extractors():
     return [FeatureExtractor(FEATURE, "1", inv_d2_peaks, "1/d² of the first 10 peaks and the number of peaks",
-                             explain=explain)]
+                             explain=explain_peaks)]
 
 
 @hookimpl
 def crystalmela_classifiers():
-    return [sklearn_models.forest_classifier(NAME, "0.1.0", feature=FEATURE, package_dir=Path(__file__).parent,
+    return [forests.forest_classifier(NAME, "0.1.0", feature=FEATURE, package_dir=Path(__file__).parent,
                                              configs=CONFIGS, default=DEFAULT_CONFIG, estimator="ExtraTreesClassifier",
                                              description="extremely randomized trees on 1/d² (Suzuki et al. 2020)")]

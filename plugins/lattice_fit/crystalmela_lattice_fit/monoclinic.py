@@ -6,13 +6,13 @@ solved for (A, B, C, D); the best ``FOUR_KEEP`` on the first ten peaks are refin
 ``indexing._search``, as the higher lattices are. The higher lattices are special monoclinic ones (an
 orthorhombic cell is D = 0), so this column says something only beside them: a pattern mP indexes and
 no higher family does is monoclinic; one nothing indexes is likely triclinic. Measured on the real
-hold-out (``benchmarks/mono_trial.py``, docs/models.md): every one of the first 20 peaks indexed with
+hold-out (docs/experiments.md): every one of the first 20 peaks indexed with
 M > 10 for 0.71 of the monoclinic patterns with β beyond 5° of 90° (0.58 with version 12), 0.03 of
 the triclinic ones.
 
 Hand-written for the reason ``indexing`` is (no indexing library on PyPI); ≈ 55 ms a pattern (22 with
 feature version 12, whose trials came from five peaks; mean over the clean hold-out peak lists,
-``benchmarks/mono_trial.py``).
+docs/experiments.md).
 """
 from __future__ import annotations
 

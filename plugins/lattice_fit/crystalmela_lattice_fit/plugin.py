@@ -23,7 +23,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from crystalmela.plugin_api import Evidence, FeatureExtractor, Pattern, hookimpl
-from crystalmela.plugin_api import forests as sklearn_models
+from crystalmela.plugin_api import forests
 from crystalmela.plugin_api.peaks import local_maxima
 from crystalmela.plugin_api.wavelengths import CU_KA1, CU_KA2
 
@@ -191,6 +191,6 @@ def crystalmela_feature_extractors():
 
 @hookimpl
 def crystalmela_classifiers():
-    return [sklearn_models.forest_classifier(NAME, "0.2.0", feature=FEATURE, package_dir=Path(__file__).parent,
+    return [forests.forest_classifier(NAME, "0.2.0", feature=FEATURE, package_dir=Path(__file__).parent,
                                              configs=CONFIGS, default=DEFAULT_CONFIG, estimator="ExtraTreesClassifier",
                                              description="extra trees on trial-indexing figures of merit and 1/d² peaks")]

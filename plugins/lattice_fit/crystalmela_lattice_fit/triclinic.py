@@ -15,12 +15,12 @@ refined by ``indexing._search``.
 
 A monoclinic or higher pattern is indexed by an aP cell too, with twice the lines and so half the
 figure: the column says something beside the mP one (``monoclinic``). Measured on the real hold-out
-(``benchmarks/mono_trial.py``, docs/models.md): every one of the first 20 peaks indexed with M > 10
+(docs/experiments.md): every one of the first 20 peaks indexed with M > 10
 where mP does not, for 0.73 of the triclinic patterns and 0.10 of the monoclinic ones (clean; 0.67
 and 0.07 with version 12, 0.57 and 0.05 before its index-2 refinements).
 
 Hand-written for the reason ``indexing`` is (no indexing library on PyPI); ≈ 21 ms a pattern (13 with
-version 12, 11 before it; mean over the clean hold-out peak lists, ``benchmarks/mono_trial.py``).
+version 12, 11 before it; mean over the clean hold-out peak lists, docs/experiments.md).
 """
 from __future__ import annotations
 
@@ -192,7 +192,7 @@ def finer_lattices(P: np.ndarray, vectors: np.ndarray = HALF) -> np.ndarray:
 
 def fit_tric(q, slope, axis_max: float = AXIS_MAX, trials=None):
     """(M, fraction indexed, lines per peak, (A, B, C, D, E, F), zero shift) of the best aP cell.
-    ``trials(q, slope)`` makes the trial rows (default ``tric_trials``; benchmarks/mono_trial.py
+    ``trials(q, slope)`` makes the trial rows (default ``tric_trials``; docs/experiments.md
     tries others through it).
 
     The best ``TRIC_KEEP`` trials are ranked again beside their index-2 finer lattices

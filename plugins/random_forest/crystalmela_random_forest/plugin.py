@@ -10,18 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from crystalmela.plugin_api import Evidence, FeatureExtractor, Pattern, hookimpl
-from crystalmela.plugin_api.peaks import describe_peaks, peak_indices
-from crystalmela.plugin_api import forests as sklearn_models
+from crystalmela.plugin_api import FeatureExtractor, Pattern, hookimpl
+from crystalmela.plugin_api.peaks import explain_peaks, peak_indices
+from crystalmela.plugin_api import forests
 
 NAME = "random_forest"
 FEATURE = "paper_peaks"
 N_PEAKS = 10
 
-
-def explain(pattern: Pattern) -> Evidence:
-    """The peaks the features were read from (``crystalmela.plugin_api.peaks.describe_peaks``)."""
-    return describe_peaks(pattern, peak_indices(pattern))
 
 
 def paper_peaks(pattern: Pattern) -> np.ndarray:
@@ -54,11 +50,11 @@ DEFAULT_CONFIG = "budget"
 def crystalmela_feature_extractors():
     return [FeatureExtractor(FEATURE, "1", paper_peaks,
                              "2θ of the first 10 peaks, number of peaks, 2θ of the strongest (paper §3.2)",
-                             explain=explain)]
+                             explain=explain_peaks)]
 
 
 @hookimpl
 def crystalmela_classifiers():
-    return [sklearn_models.forest_classifier(NAME, "0.1.0", feature=FEATURE, package_dir=Path(__file__).parent,
+    return [forests.forest_classifier(NAME, "0.1.0", feature=FEATURE, package_dir=Path(__file__).parent,
                                              configs=CONFIGS, default=DEFAULT_CONFIG, estimator="RandomForestClassifier",
                                              description="random forest on peak positions (CrystalMELA paper)")]
