@@ -83,3 +83,17 @@ def test_non_array_files_are_refused_without_running_code(tmp_path):
     with pytest.raises(ModelNotAvailableError, match="not a readable forest file"):
         Forest.load(tmp_path / "pickled.npz")
     assert set(KEYS) <= set(_saved(tmp_path))
+
+
+def test_a_scikit_learn_tree_without_the_arrays_the_export_reads_is_refused_with_its_version():
+    import sklearn
+
+    class Renamed:                      # a future release's tree_, one attribute renamed
+        classes_ = np.arange(7)
+        n_features_in_ = 3
+
+        class tree_:
+            n_outputs = 1
+
+    with pytest.raises(ValueError, match=f"scikit-learn {sklearn.__version__}: a fitted tree lacks node_count"):
+        Forest.from_sklearn(Renamed())

@@ -56,8 +56,7 @@ class BuildSettings(BaseModel):
                              "crystals follow the prior; or redrawn after each failed attempt (data sets "
                              "built before the option, skewed toward low symmetry)")
     axis_spread: float = Field(1.0, gt=0, le=3,
-                               description="scales the spread of the axis ratios; 1 = as before the "
-                                           "option (long axes rare)")
+                               description="scales the spread of the axis ratios; at 1 long axes are rare")
     cif_dirs: list[str] = Field(default_factory=list)
     seed: int = 0
     chunk_size: int = Field(500, ge=1, le=100_000)

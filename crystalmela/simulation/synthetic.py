@@ -177,8 +177,7 @@ def generate(n: int, kind: str = "inorganic", seed: int | np.random.SeedSequence
     """``n`` random crystals of one kind, reproducible from ``seed``; see ``random_cell`` for the
     cell models.
 
-    ``axis_spread`` scales the log-normal spread of the axis ratios (``AXIS_SPREAD``, 1 = as before
-    the option). At 1 the longest axis exceeds 3 and 4 times the shortest in 0.04 and 0.008 of a
+    ``axis_spread`` scales the log-normal spread of the axis ratios (``AXIS_SPREAD``). At 1 the longest axis exceeds 3 and 4 times the shortest in 0.04 and 0.008 of a
     build's cells, against 0.30 and 0.17 of the real hold-out's (docs/data.md): one long axis, common
     in molecular crystals, is rare in training at 1.
 

@@ -112,6 +112,24 @@ def check_rows(X, n_features: int) -> np.ndarray:
     return X
 
 
+# What the export reads of scikit-learn's fitted trees (``tree_``: a Cython object whose attributes are
+# documented but not covered by its deprecation policy). Checked before any is read, so a release
+# that renames one fails here with its version named, not later as a wrong forest.
+TREE_ATTRIBUTES = ("node_count", "n_outputs", "children_left", "children_right", "feature", "threshold",
+                   "value", "weighted_n_node_samples", "max_depth")
+
+
+def _tree_arrays(tree):
+    """The ``tree_`` of one fitted scikit-learn tree, checked to have every attribute the export reads."""
+    t = getattr(tree, "tree_", None)
+    missing = [a for a in TREE_ATTRIBUTES if not hasattr(t, a)]
+    if t is None or missing:
+        import sklearn
+        raise ValueError(f"scikit-learn {sklearn.__version__}: a fitted tree lacks "
+                         f"{', '.join(missing) or 'tree_'}; the forest export needs updating for it")
+    return t
+
+
 @dataclass(frozen=True)
 class Forest:
     """A classification forest; ``predict_proba`` gives the seven systems in canonical order."""
@@ -137,7 +155,7 @@ class Forest:
         roots, left, right, feat, thr, counts = [], [], [], [], [], []
         offset = n_leaves = 0
         for tree in trees:
-            t = tree.tree_
+            t = _tree_arrays(tree)
             if t.n_outputs != 1:
                 raise ValueError("only single-output forests are supported")
             is_leaf = t.children_left < 0

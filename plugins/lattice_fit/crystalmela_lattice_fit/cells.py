@@ -113,7 +113,7 @@ def ranked(cells: dict) -> list[Shown]:
     M when the peaks are few; the order TREOR and DICVOL search in), then the others by M·f⁴. A
     monoclinic or triclinic cell carries the lattice system its lattice has metrically
     (``metric_lattice``): the searches have no centred orthorhombic or monoclinic cells, and such
-    lattices show up as these. ``cells``: family → ``indexing._keep_cell`` dict."""
+    lattices show up as these. ``cells``: family → ``indexing.keep_cell`` dict."""
     best: dict[int, tuple] = {}
     for family, c in cells.items():
         if c["fraction"] < MIN_FRACTION:

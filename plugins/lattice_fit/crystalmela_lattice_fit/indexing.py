@@ -1,5 +1,6 @@
 """Trial indexing: how well the peak positions fit a cubic, tetragonal, hexagonal, rhombohedral or
-orthorhombic lattice, scored by de Wolff's figure of merit.
+orthorhombic lattice, scored by de Wolff's figure of merit. Its search (``search``, ``rank_first``,
+``miss``, ``keep_cell``) is public: the monoclinic and triclinic searches run on it.
 
 This is what a crystallographer does first with a powder pattern: a lattice with symmetry constraints
 predicts the lines Q = 1/d² = Σ pⱼ·cⱼ(hkl) from one to three parameters, and a pattern that such a
@@ -8,8 +9,7 @@ see raw positions; these figures give them the metric test directly.
 
 Written by hand: the indexing programs crystallographers use (DICVOL, TREOR, McMaille, the GSAS-II
 indexer) are not Python libraries on PyPI, and a full ab-initio indexer is not needed for a feature.
-This one is deliberately small and fast (≈ 27 ms a pattern on one core, so it can run on every
-training pattern): trial cells come from assigning the first peaks to low-index lines, every trial is scored
+Small and fast enough to run on every training pattern: trial cells come from assigning the first peaks to low-index lines, every trial is scored
 against the first ``N_OBS`` peaks at once (nearest allowed line per peak, vectorised), and the best few
 are refined by linear least squares on the lines they index.
 """
@@ -80,12 +80,12 @@ def planar_tables(kind: str) -> tuple[np.ndarray, ...]:
     return tuple(out)
 
 
-def _miss(diff: np.ndarray, q: np.ndarray, tol: np.ndarray) -> np.ndarray:
+def miss(diff: np.ndarray, q: np.ndarray, tol: np.ndarray) -> np.ndarray:
     """|observed − calculated| Q in units of each peak's tolerance."""
     return np.abs(diff) / tol[None, :]
 
 
-def _unique_rows(P: np.ndarray) -> np.ndarray:
+def unique_rows(P: np.ndarray) -> np.ndarray:
     """``np.unique(P, axis=0)`` (the same rows in the same lexicographic order), 2× faster: that
     sorts rows as structured records."""
     S = P[np.lexsort(P.T[::-1])]
@@ -116,7 +116,7 @@ def _score_planar(P, q, tol, tables, q_max, want_coef=True):
         if not (rest > -tol[None, :]).any():
             break
         m = _nearest(table, rest / A[:, None])
-        err = _miss(q - (A[:, None] * m + C[:, None] * l * l), q, tol)
+        err = miss(q - (A[:, None] * m + C[:, None] * l * l), q, tol)
         if want_coef:
             better = err < best
             coef[..., 0] = np.where(better, m, coef[..., 0])
@@ -131,7 +131,7 @@ def _score_cubic(P, q, tol, table, q_max, want_coef=True):
     A = P[:, 0]
     q = np.broadcast_to(q, (A.size, tol.size))
     s = _nearest(table, q / A[:, None])
-    err = _miss(q - A[:, None] * s, q, tol)
+    err = miss(q - A[:, None] * s, q, tol)
     return err, s[..., None], np.searchsorted(table, q_max / A, side="right").astype(float)
 
 
@@ -156,7 +156,7 @@ def peaks_q(two_theta: np.ndarray, wavelength: float) -> tuple[np.ndarray, np.nd
     return q, slope
 
 
-def _search(trials, q, slope, score, valid, first: int | None = None, keep: int = N_REFINE,
+def search(trials, q, slope, score, valid, first: int | None = None, keep: int = N_REFINE,
             positive: bool = True, select=None):
     """Score trial parameter rows against the peaks, refine the best few (parameters and a zero shift,
     by weighted least squares on the lines each indexes) and return the best as
@@ -195,7 +195,7 @@ def _search(trials, q, slope, score, valid, first: int | None = None, keep: int 
 
 
 def _pick(P, z, q, slope, score):
-    """``_search``'s result from its refined rows P and zero shifts z: the best ranked at
+    """``search``'s result from its refined rows P and zero shifts z: the best ranked at
     ``TOL_2THETA``."""
     q_max = q[-1] + slope[-1] * TOL_2THETA
     tol = slope * TOL_2THETA
@@ -208,9 +208,9 @@ def _pick(P, z, q, slope, score):
             float(n_calc[b] / q.size), P[b], float(z[b]))
 
 
-def _rank_first(P, q, slope, score, keep: int) -> np.ndarray:
+def rank_first(P, q, slope, score, keep: int) -> np.ndarray:
     """The ``keep`` best trial rows of P ranked on the first ``FIRST`` peaks at the loose tolerance
-    (the families with many trials rank them so before ``_search`` refines them)."""
+    (the families with many trials rank them so before ``search`` refines them)."""
     k = min(FIRST, q.size)
     q_first = q[k - 1] + slope[k - 1] * TOL_2THETA
     loose = slope[:k] * TOL_LOOSE
@@ -222,7 +222,7 @@ def cell_figures(two_theta, wavelength: float, min_peaks: int, fit, score, cell:
     """(log10 M, fraction indexed, lines per peak, log10 M and fraction at ``TOL_WIDE``) of the cell
     ``fit(q, slope)`` finds on the first ``N_OBS`` peaks, scored by ``score``, and that cell's
     parameters; None with fewer than ``min_peaks`` peaks or no cell (the monoclinic and triclinic
-    columns). ``cell``: receives the cell (``_keep_cell``)."""
+    columns). ``cell``: receives the cell (``keep_cell``)."""
     tt = np.sort(np.asarray(two_theta, float))[:N_OBS]
     if tt.size < min_peaks:
         return None
@@ -230,7 +230,7 @@ def cell_figures(two_theta, wavelength: float, min_peaks: int, fit, score, cell:
     M, f, n, p, z = fit(q, slope)
     if p is None or f <= 0:
         return None
-    _keep_cell(cell, M, f, p, z)
+    keep_cell(cell, M, f, p, z)
     return (np.log10(max(M, 1e-3)), f, n, *_rescore(score, p, z, q, slope)), p
 
 
@@ -263,7 +263,7 @@ def _rescore(score, p, z, q, slope, tol_deg=TOL_WIDE):
     return float(np.log10(max(M, 1e-3))), float((e[0] <= 1).mean())
 
 
-def _keep_cell(cell: dict | None, M, f, p, z) -> None:
+def keep_cell(cell: dict | None, M, f, p, z) -> None:
     """Put a search's refined cell into the caller's ``cell`` dict: ``params`` (that family's
     parameters), ``zero`` (° 2θ), ``M``, ``fraction``; nothing for no cell. What ``cells.describe``
     shows a user; the features never read it."""
@@ -275,7 +275,7 @@ def fit_planar(q, slope, kind: str, cell: dict | None = None):
     """Best (A, C) for a tP/tI/hP/hR lattice: returns (M, fraction indexed, n_calc / N, c/a, extra):
     ``extra`` is the cell's (log10 M, fraction) at ``TOL_WIDE``, and for hP also under the hhl and
     h0l c-glide conditions (``planar_tables``) at ``TOL_2THETA``. ``cell``: receives the refined
-    cell (``_keep_cell``).
+    cell (``keep_cell``).
 
     Trials: every pair of the first four peaks assigned to every ordered pair of low-index lines
     (``_low_lines``), solved for (A, C)."""
@@ -298,10 +298,10 @@ def fit_planar(q, slope, kind: str, cell: dict | None = None):
         return p[0] * tables[0][-1] > q_max and p[1] * L_MAX**2 > q_max
     P = P[(P[:, 0] > 1e-4) & (P[:, 1] > 1e-4) & (P[:, 0] * tables[0][-1] > q_max)
           & (P[:, 1] * L_MAX**2 > q_max)]
-    P = _unique_rows(np.round(P, 6))
+    P = unique_rows(np.round(P, 6))
     score = lambda P, q, t, qm, **kw: _score_planar(P, q, t, tables, qm, **kw)  # noqa: E731
-    M, f, n, p, z = _search(P, q, slope, score, valid, first=FIRST)
-    _keep_cell(cell, M, f, p, z)
+    M, f, n, p, z = search(P, q, slope, score, valid, first=FIRST)
+    keep_cell(cell, M, f, p, z)
     extra = _rescore(score, p, z, q, slope)
     if kind == "hP":
         for cond in ("hP-hhl", "hP-h0l"):
@@ -322,14 +322,14 @@ def _low_lines(kind: str) -> np.ndarray:
 
 def fit_cubic(q, slope, centering: str, cell: dict | None = None):
     """Best A (Q = A·(h² + k² + l²)) for a P, I or F cubic lattice: (M, fraction indexed, n_calc / N,
-    (log10 M, fraction) at ``TOL_WIDE``). ``cell``: receives the refined cell (``_keep_cell``)."""
+    (log10 M, fraction) at ``TOL_WIDE``). ``cell``: receives the refined cell (``keep_cell``)."""
     table = cubic_table(centering)
     q_max = q[-1] * 1.01
     A = (q[:4, None] / table[None, :6]).ravel()
     A = A[A * table[-1] > q_max][:, None]
     score = lambda P, q, t, qm, **kw: _score_cubic(P, q, t, table, qm, **kw)  # noqa: E731
-    M, f, n, p, z = _search(A, q, slope, score, lambda p, q_max: p[0] * table[-1] > q_max)
-    _keep_cell(cell, M, f, p, z)
+    M, f, n, p, z = search(A, q, slope, score, lambda p, q_max: p[0] * table[-1] > q_max)
+    keep_cell(cell, M, f, p, z)
     return M, f, n, _rescore(score, p, z, q, slope)
 
 
@@ -346,7 +346,7 @@ _BASE = np.array([(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, 0, 1), (0, 1, 
                   (2, 0, 0), (0, 2, 0), (0, 0, 2)], float)
 _DOUBLINGS = np.array(list(product((1.0, 0.25), repeat=3)))
 ORTHO_MAX = 16      # largest index along an axis up to the 20th peak (cells ≲ 16 d-spacings long;
-                    # 10 until feature version 6, which missed the long axes of many organic cells)
+                    # 10 misses the long axes of many organic cells)
 ORTHO_FIRST = 6     # peaks the three-line trials are drawn from
 ORTHO_KEEP = 16     # trials kept (each then doubled 8 ways) after ranking on the first peaks
 # Zone trials (feature version 6): the first peak taken as an axial line 00l (l = 1 or 2), the other
@@ -393,7 +393,7 @@ def _score_ortho(P, q, tol, q_max, want_coef=True):
             h = np.rint(np.sqrt(np.maximum(rest, 0.0) / a[:, None]))
             if k == 0 and l == 0:
                 h = np.maximum(h, 1.0)
-            err = _miss(rest - a[:, None] * h * h, qs, tol)
+            err = miss(rest - a[:, None] * h * h, qs, tol)
             cur = best[rows]
             if want_coef:
                 better = err < cur
@@ -459,13 +459,13 @@ def fit_ortho(q, slope, cell: dict | None = None):
     """Best (A, B, C) for a primitive orthorhombic lattice: returns (M, fraction indexed, n_calc / N,
     (log10 M, fraction) at ``TOL_WIDE``).
     Centred lattices index as primitive ones (with more spare lines, so a lower M). ``cell``:
-    receives the refined cell (``_keep_cell``)."""
+    receives the refined cell (``keep_cell``)."""
     M, f, n, p, z = ortho_search(q, slope)
-    _keep_cell(cell, M, f, p, z)
+    keep_cell(cell, M, f, p, z)
     return M, f, n, _rescore(_score_ortho, p, z, q, slope)
 
 
-ORTHO_REFINE = 2 * N_REFINE    # trials refined by ``_search``
+ORTHO_REFINE = 2 * N_REFINE    # trials refined by ``search``
 # At most this many lines per peak (feature version 6): with axes up to ``ORTHO_MAX`` d-spacings long, a
 # cell large enough indexes any 20 peaks. On the real hold-out, oP cells that index every peak of an
 # orthorhombic pattern have ≤ 6 lines per peak; the cells that index every peak of a monoclinic or
@@ -481,12 +481,12 @@ def _complete(top, q, slope, q_max, fits):
     the best ``ORTHO_KEEP`` candidates, ranked on every peak, join the kept trials."""
     loose = slope * TOL_LOOSE
     err, _, _ = _score_ortho(top, q, loose, q_max, want_coef=False)
-    miss = err > 1.0
-    has = miss.any(axis=1)
+    unindexed = err > 1.0
+    has = unindexed.any(axis=1)
     if not has.any():
         return top
     base = top[has]
-    qj = q[np.argmax(miss[has], axis=1)]                         # first unindexed peak per trial
+    qj = q[np.argmax(unindexed[has], axis=1)]                         # first unindexed peak per trial
     out = []
     for x in range(3):
         o1, o2 = [i for i in range(3) if i != x]
@@ -499,7 +499,7 @@ def _complete(top, q, slope, q_max, fits):
     C = fits(C[(C > 1e-5).all(axis=1)])
     if C.shape[0] == 0:
         return top
-    C = _unique_rows(np.round(C, 6))
+    C = unique_rows(np.round(C, 6))
     e, _, n_calc = _score_ortho(C, q, loose, q_max, want_coef=False)
     return np.r_[top, C[np.argsort(-_rank(e, loose, n_calc, q_max))[:ORTHO_KEEP]]]
 
@@ -507,7 +507,7 @@ def _complete(top, q, slope, q_max, fits):
 def ortho_search(q, slope, lines: int | None = None, select=None,
                  max_index: int = ORTHO_MAX, keep: int = ORTHO_KEEP):
     """``fit_ortho``'s search: (M, fraction, n_calc / N, refined (A, B, C) or None, zero shift).
-    ``lines``: the lines-per-peak cap (``ORTHO_LINES`` by default); ``select``: as for ``_search``;
+    ``lines``: the lines-per-peak cap (``ORTHO_LINES`` by default); ``select``: as for ``search``;
     ``max_index``: the largest index along an axis; ``keep``:
     trials kept after ranking on the first peaks."""
     q_max = q[-1] * 1.01
@@ -521,12 +521,12 @@ def ortho_search(q, slope, lines: int | None = None, select=None,
 
     def valid(p, q_max):
         return bool((p > 1e-5).all() and np.sqrt(q_max / p).max() <= max_index and small(p))
-    P = _unique_rows(np.round(fits(_ortho_trials(q)), 6))
+    P = unique_rows(np.round(fits(_ortho_trials(q)), 6))
     if P.shape[0] == 0:
         return 0.0, 0.0, 0.0, None, 0.0
-    top = _complete(_rank_first(P, q, slope, _score_ortho, keep), q, slope, q_max, fits)
-    P = _unique_rows(np.round(np.sort(fits((top[:, None, :] * _DOUBLINGS[None]).reshape(-1, 3)), axis=1), 7))
-    return _search(P, q, slope, _score_ortho, valid, keep=ORTHO_REFINE, select=select)
+    top = _complete(rank_first(P, q, slope, _score_ortho, keep), q, slope, q_max, fits)
+    P = unique_rows(np.round(np.sort(fits((top[:, None, :] * _DOUBLINGS[None]).reshape(-1, 3)), axis=1), 7))
+    return search(P, q, slope, _score_ortho, valid, keep=ORTHO_REFINE, select=select)
 
 
 CUBIC = ("P", "I", "F")
@@ -550,7 +550,7 @@ def lattice_features(two_theta: np.ndarray, wavelength: float, cells: dict | Non
     plus c/a; for oP the first three; then each family's best cell at ``TOL_WIDE`` (log10 M,
     fraction; same order); the hP cell under the hhl and h0l c-glide conditions (log10 M, fraction
     each); then the number of peaks. Zeros when fewer than 4 peaks. ``cells``: a dict that receives each family's refined cell under its name in
-    ``FAMILIES`` (``_keep_cell``; families without a cell are left out)."""
+    ``FAMILIES`` (``keep_cell``; families without a cell are left out)."""
     out = np.zeros(N_FEATURES, dtype=np.float32)
     two_theta = np.sort(np.asarray(two_theta, float))[:N_OBS]
     out[-1] = two_theta.size

@@ -3,7 +3,7 @@
 Q = A h² + B k² + C l² + D hl (b unique) plus a zero shift. Trials as TREOR makes them: every four of
 the first ``FOUR_FIRST`` peaks assigned to every ordered four of twelve low-index lines (``BASE``),
 solved for (A, B, C, D); the best ``FOUR_KEEP`` on the first ten peaks are refined and scored by
-``indexing._search``, as the higher lattices are. The higher lattices are special monoclinic ones (an
+``indexing.search``, as the higher lattices are. The higher lattices are special monoclinic ones (an
 orthorhombic cell is D = 0), so this column says something only beside them: a pattern mP indexes and
 no higher family does is monoclinic; one nothing indexes is likely triclinic. Measured on the real
 hold-out (docs/experiments.md): every one of the first 20 peaks indexed with
@@ -25,9 +25,9 @@ from . import indexing as ix
 
 BASE = np.array([(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (0, 1, 1), (1, 0, 1), (-1, 0, 1), (1, 1, 1),
                  (-1, 1, 1), (2, 0, 0), (0, 0, 2), (0, 2, 0)], float)
-FOUR_FIRST = 6      # peaks the four-line trials are drawn from (5 up to feature version 12: a sixth
+FOUR_FIRST = 6      # peaks the four-line trials are drawn from (against five, a sixth
                     # raised the share of synthetic val monoclinic patterns whose own lattice is found
-                    # from 0.76 to 0.84 clean and 0.59 to 0.71 lab-like, for 2.5× the time; docs/models.md)
+                    # from 0.76 to 0.84 clean and 0.59 to 0.71 lab-like, for 2.5× the time)
 FOUR_KEEP = 24      # trials refined
 AXIS_MAX = 10       # largest index along an axis up to the last peak (spurious large cells index anything)
 MIN_PEAKS = 6       # four lines fix the cell: with fewer than six peaks any pattern is "indexed"
@@ -49,7 +49,7 @@ def _line_families(A, B, C, D, q_max, tol):
 
 
 def score_mono(P, q, tol, q_max, want_coef=True):
-    """``indexing._search``'s scorer contract for monoclinic rows P = (A, B, C, D): each peak's error
+    """``indexing.search``'s scorer contract for monoclinic rows P = (A, B, C, D): each peak's error
     to its nearest line (h any sign, k ≥ 0, l ≥ 0; h ≥ 0 when l = 0) in tolerances, the (h², k², l², hl)
     taken, and the number of distinct-index lines up to q_max."""
     if len(P) <= DENSE_ROWS:
@@ -72,7 +72,7 @@ def score_mono(P, q, tol, q_max, want_coef=True):
             h = np.rint((-(d * l)[:, None] + sign * root) / (2 * a[:, None]))
             if l == 0:
                 h = np.abs(h) if k else np.maximum(np.abs(h), 1.0)
-            err = ix._miss(qs - (a[:, None] * h * h + c0[:, None] + d[:, None] * h * l), qs, tol)
+            err = ix.miss(qs - (a[:, None] * h * h + c0[:, None] + d[:, None] * h * l), qs, tol)
             if want_coef:
                 better = err < cur
                 for j, v in enumerate((h * h, np.full_like(h, k * k), np.full_like(h, l * l), h * l)):
@@ -114,7 +114,7 @@ def _score_mono_dense(P, q, tol, q_max, want_coef=True):
         h = np.rint((-dl[..., None] + sign * root) / (2 * a[..., None]))
         l0 = (L == 0)[..., None]
         h = np.where(l0, np.where((K > 0)[..., None], np.abs(h), np.maximum(np.abs(h), 1.0)), h)
-        err = ix._miss(q - (a[..., None] * h * h + c0[..., None] + d[..., None] * h * L[..., None]), q, tol)
+        err = ix.miss(q - (a[..., None] * h * h + c0[..., None] + d[..., None] * h * L[..., None]), q, tol)
         keep = live[..., None] if sign > 0 else live[..., None] & ~l0
         errs.append(np.where(keep, err, np.inf))
         hs.append(h)
@@ -161,11 +161,11 @@ def fit_mono_four_line(q, slope, axis_max: float = AXIS_MAX):
     quads = np.array(list(combinations(range(min(q.size, FOUR_FIRST)), 4)))
     P = np.einsum("aij,tj->tai", _four_line_inverses(), q[quads]).reshape(-1, 4)
     P[:, 3] = np.abs(P[:, 3])
-    P = ix._unique_rows(np.round(P[plausible(P, q_max, axis_max)], 6))
+    P = ix.unique_rows(np.round(P[plausible(P, q_max, axis_max)], 6))
     if len(P) == 0:
         return 0.0, 0.0, 0.0, None, 0.0
-    top = ix._rank_first(P, q, slope, score_mono, FOUR_KEEP)
-    return ix._search(top, q, slope, score_mono, lambda p, q_max: bool(plausible(p, q_max, axis_max)[0]),
+    top = ix.rank_first(P, q, slope, score_mono, FOUR_KEEP)
+    return ix.search(top, q, slope, score_mono, lambda p, q_max: bool(plausible(p, q_max, axis_max)[0]),
                       keep=len(top))
 
 
@@ -175,7 +175,7 @@ def mono_features(two_theta: np.ndarray, wavelength: float, lattice: np.ndarray,
     same cell's (log10 M, fraction) at ``TOL_WIDE``; then its log10(M·f⁴) minus the best higher
     family's (``lattice``: that pattern's ``indexing.lattice_features``), positive when mP indexes
     what no higher lattice does. Zeros with fewer than ``MIN_PEAKS`` peaks or no cell. Returned with
-    the cell (A, B, C, D), or None. ``cell``: receives it with its figures (``indexing._keep_cell``)."""
+    the cell (A, B, C, D), or None. ``cell``: receives it with its figures (``indexing.keep_cell``)."""
     lat = np.asarray(lattice, np.float32)
     cols = [ix.FRACTION[k] for k in ix.FAMILIES]
     frac = lat[cols]

@@ -113,7 +113,7 @@ def ka2_partners(two_theta: np.ndarray, height: np.ndarray) -> np.ndarray:
 
 
 def analyse(pattern: Pattern) -> tuple[np.ndarray, dict, int]:
-    """The features, each lattice family's refined cell (``indexing._keep_cell`` dicts by family, mP
+    """The features, each lattice family's refined cell (``indexing.keep_cell`` dicts by family, mP
     and aP included) and the number of peaks indexed against."""
     tt = pick_peaks(pattern)
     wl = pattern.grid.wavelength if pattern.grid is not None else pattern.wavelength

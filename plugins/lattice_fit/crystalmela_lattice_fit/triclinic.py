@@ -11,7 +11,7 @@ puts on a peak. Any value a metric allows is a candidate (|D| < 2√(AB), not th
 and allowing them raised the share of real triclinic patterns indexed from 0.23 to 0.53 (clean,
 first version of this search). The best ``CROSS_KEEP`` per zone are combined (D, E ≥ 0 by the
 choice of axis signs, F of either sign), ranked on the first ten peaks and the best ``TRIC_KEEP``
-refined by ``indexing._search``.
+refined by ``indexing.search``.
 
 A monoclinic or higher pattern is indexed by an aP cell too, with twice the lines and so half the
 figure: the column says something beside the mP one (``monoclinic``). Measured on the real hold-out
@@ -32,7 +32,7 @@ import numpy as np
 from . import indexing as ix
 
 AXES_FIRST = 7      # peaks the three axial lines are drawn from
-CROSS_KEEP = 4      # candidates kept per cross term (3 up to feature version 12)
+CROSS_KEEP = 4      # candidates kept per cross term
 CROSS_RATIO = 0.95  # |D| < 2√(AB)·this (a metric needs |D| < 2√(AB); a reduced basis has |D| ≤ A)
 TRIC_KEEP = 24      # trials refined
 AXIS_MAX = 10       # largest index along an axis up to the last peak
@@ -89,7 +89,7 @@ def _half_space(hb: int, kb: int, lb: int) -> np.ndarray:
 
 
 def score_tric(P, q, tol, q_max, want_coef=True):
-    """``indexing._search``'s scorer contract for rows P = (A, B, C, D, E, F): each peak's error to its
+    """``indexing.search``'s scorer contract for rows P = (A, B, C, D, E, F): each peak's error to its
     nearest line in tolerances, that line's (h², k², l², hk, hl, kl), and the number of lines up to
     q_max. Every line of each chunk's index box is computed, sorted and searched."""
     P = np.atleast_2d(P)
@@ -118,7 +118,7 @@ def score_tric(P, q, tol, q_max, want_coef=True):
         r = np.arange(m)[:, None]
         lo, hi = np.clip(pos - 1, 0, H - 1), np.clip(pos, 0, H - 1)
         pick = np.where(np.abs(qs - S[r, lo]) <= np.abs(qs - S[r, hi]), lo, hi)
-        best[rows] = ix._miss(qs - S[r, pick], qs, tol)
+        best[rows] = ix.miss(qs - S[r, pick], qs, tol)
         if want_coef:
             coef[rows] = X[s[r, pick]]
     return best, coef, n_calc
@@ -204,22 +204,22 @@ def fit_tric(q, slope, axis_max: float = AXIS_MAX, trials=None):
         return 0.0, 0.0, 0.0, None, 0.0
     q_max = q[-1] * 1.01
     P = (trials or tric_trials)(q, slope)
-    P = ix._unique_rows(np.round(P[plausible(P, q_max, axis_max)], 6))
+    P = ix.unique_rows(np.round(P[plausible(P, q_max, axis_max)], 6))
     if len(P) == 0:
         return 0.0, 0.0, 0.0, None, 0.0
-    top = ix._rank_first(P, q, slope, score_tric, TRIC_KEEP)
+    top = ix.rank_first(P, q, slope, score_tric, TRIC_KEEP)
     finer = finer_lattices(top)
-    top = ix._rank_first(np.concatenate([top, finer[plausible(finer, q_max, axis_max)]]), q, slope, score_tric,
+    top = ix.rank_first(np.concatenate([top, finer[plausible(finer, q_max, axis_max)]]), q, slope, score_tric,
                          TRIC_KEEP)
 
     def valid(p, q_max):
         return bool(plausible(p, q_max, axis_max)[0])
-    best = ix._search(top, q, slope, score_tric, valid, keep=len(top), positive=False)
+    best = ix.search(top, q, slope, score_tric, valid, keep=len(top), positive=False)
     if best[3] is None:
         return best
     cand = np.concatenate([best[3][None], finer_lattices(best[3][None], np.concatenate([HALF, THIRD]))])
     cand = cand[plausible(cand, q_max, axis_max)]
-    again = ix._search(cand, q, slope, score_tric, valid, keep=len(cand), positive=False)
+    again = ix.search(cand, q, slope, score_tric, valid, keep=len(cand), positive=False)
     if again[3] is not None and again[0] * again[1] ** 4 > best[0] * best[1] ** 4 * 1.0001:
         return again
     return best
@@ -235,7 +235,7 @@ def tric_features(two_theta: np.ndarray, wavelength: float, mono: np.ndarray, ce
     (``mono``: that pattern's ``monoclinic.mono_features``; −9 for an mP cell indexing nothing),
     positive when aP indexes what mP does not. Zeros with fewer than ``MIN_PEAKS`` peaks or no cell.
     Returned with the cell (A, …, F), or None. ``cell``: receives it with its figures
-    (``indexing._keep_cell``)."""
+    (``indexing.keep_cell``)."""
     mono = np.asarray(mono, np.float32)
     mp = mono[0] + 4.0 * np.log10(max(float(mono[1]), 1e-3)) if mono[1] > 0 else -9.0
     return ix.cell_columns(two_theta, wavelength, MIN_PEAKS, fit_tric, score_tric, mp, cell)
