@@ -154,7 +154,7 @@ def inventory(datasets=DATASETS, registry: Registry | None = None) -> Inventory:
             rows.append(info)
         if not loaded:
             continue
-        fit = ensemble_fit(loaded, dataset)
+        fit = ensemble_fit(loaded, dataset, registry=registry)
         ens = EnsembleInfo(dataset=dataset, models=sorted(loaded))
         if fit is not None:
             ens.weights, ens.temperature, ens.record = fit.weights, fit.temperature, str(fit.path)

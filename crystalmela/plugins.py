@@ -13,6 +13,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,7 @@ class Registry:
         self._collect("crystalmela_readers", ReaderSpec, self.readers, "reader")
         self._collect("crystalmela_feature_extractors", FeatureExtractor, self.features, "feature extractor")
         self._collect("crystalmela_classifiers", ClassifierSpec, self.classifiers, "classifier")
+        self.ensemble_dirs: list[Path] = self._folders("crystalmela_ensemble_fits")
 
     def _fail(self, plugin: str, message: str, exc: BaseException | None = None) -> None:
         if _strict():
@@ -96,6 +98,21 @@ class Registry:
                     continue
                 into[rec.name] = rec
                 self.provider[(label, rec.name)] = impl.plugin_name
+
+    def _folders(self, hookname: str) -> list[Path]:
+        out: list[Path] = []
+        for impl in getattr(self.pm.hook, hookname).get_hookimpls():
+            try:
+                folders = list(impl.function() or [])
+            except Exception as exc:
+                self._fail(impl.plugin_name, f"{hookname} raised {type(exc).__name__}: {exc}", exc)
+                continue
+            for folder in folders:
+                if not isinstance(folder, (str, Path)):
+                    self._fail(impl.plugin_name, f"{hookname} returned {type(folder).__name__}, expected a path")
+                    continue
+                out.append(Path(folder))
+        return out
 
     def reader(self, name: str) -> ReaderSpec:
         try:

@@ -7,7 +7,6 @@ import pytest
 
 import crystalmela as cm
 from crystalmela import plugins
-from crystalmela.pipeline.ensemble import ENSEMBLE_DIR
 from crystalmela.cli.main import main
 from crystalmela.inventory import describe_build, inventory
 from crystalmela.plugin_api.modelcard import read_verified, write_card
@@ -31,8 +30,9 @@ def test_lists_every_shipped_model_as_its_card_says(capsys):
         assert m["train_rows"] == card.metrics["train_size"]
         assert m["temperature"] == card.calibration["temperature"]
         assert m["trained_on"].startswith(Path(card.data["path"]).name)
+    (fits,) = reg.ensemble_dirs
     for ens in inv["ensembles"]:
-        record = json.loads((ENSEMBLE_DIR / f"{ens['dataset']}.json").read_text())
+        record = json.loads((fits / f"{ens['dataset']}.json").read_text())
         assert ens["weights"] == record["weights"] and ens["temperature"] == record["temperature"]
         for name, w in record["weights"].items():
             assert got[(name, ens["dataset"])]["ensemble_weight"] == w
@@ -129,7 +129,7 @@ def test_odd_card_fields_are_left_out_not_fatal(capsys):
 def test_the_ensemble_fit_predict_would_use_is_shown(tmp_path, monkeypatch, capsys):
     """A user's fit (CRYSTALMELA_ENSEMBLES) is read first, as predict reads it; odd fields in it are
     left out."""
-    record = json.loads((ENSEMBLE_DIR / "full.json").read_text())
+    record = json.loads((cm.get_registry().ensemble_dirs[0] / "full.json").read_text())
     record.update(temperature=0.5, fitted_on=["not", "text"], accuracy="high",
                   weights={n: 1.0 for n in record["weights"]})
     (tmp_path / "full.json").write_text(json.dumps(record))

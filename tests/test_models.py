@@ -307,7 +307,7 @@ def test_ensemble_temperature_is_tied_to_the_exact_models(tmp_path, tiny_data, m
     assert set(rec["models"]) == set(MODELS) and rec["temperature"] > 0 and rec["n"] > 0
     assert set(rec["weights"]) == set(MODELS) and sum(rec["weights"].values()) == pytest.approx(4, abs=1e-3)
     assert 0.0 <= rec["accuracy_crossfit"] <= 1.0
-    monkeypatch.setattr(ensemble, "ENSEMBLE_DIR", tmp_path / "ens")
+    monkeypatch.setattr(reg, "ensemble_dirs", [tmp_path / "ens"])
     pred = predict(EXAMPLE)
     if rec["temperature"] != 1.0:
         assert pred.temperatures["ensemble"] == pytest.approx(rec["temperature"])
@@ -620,7 +620,7 @@ def test_calibrate_keeps_the_fit_it_replaces(tmp_path, monkeypatch):
 
 def test_ensemble_fits_are_read_first_from_the_folder_the_environment_names(tmp_path, monkeypatch):
     """CRYSTALMELA_ENSEMBLES: where calibrate writes and predict looks first (a package installed
-    read-only, or a candidate's fits); a fit there for other models does not hide the core's."""
+    read-only, or a candidate's fits); a fit there for other models does not hide a plugin's."""
     from types import SimpleNamespace
 
     from crystalmela.training import calibration
@@ -631,7 +631,7 @@ def test_ensemble_fits_are_read_first_from_the_folder_the_environment_names(tmp_
         folder.mkdir()
         (folder / "full.json").write_text(json.dumps({"models": fitted_for, "temperature": t,
                                                       "weights": {"a": 1.5, "b": 0.5}}))
-    monkeypatch.setattr(ensemble, "ENSEMBLE_DIR", core)
+    monkeypatch.setattr(get_registry(), "ensemble_dirs", [core])
     monkeypatch.setenv("CRYSTALMELA_ENSEMBLES", str(mine))
     assert ensemble.ensemble_folders() == [mine, core]
     assert ensemble.ensemble_defaults(models, "full") == ({"a": 1.5, "b": 0.5}, 0.8)   # mine: other models
@@ -647,6 +647,33 @@ def test_ensemble_fits_are_read_first_from_the_folder_the_environment_names(tmp_
     monkeypatch.setenv("CRYSTALMELA_ENSEMBLES", str(tmp_path / "new"))
     rec = calibration.fit_ensemble("organic", tmp_path)
     assert rec["path"] == str(tmp_path / "new" / "organic.json") and not (core / "organic.json").exists()
+    # without it, to the first folder a plugin offers; with none offered, a one-line error
+    monkeypatch.delenv("CRYSTALMELA_ENSEMBLES")
+    assert calibration.fit_ensemble("organic", tmp_path)["path"] == str(core / "organic.json")
+    monkeypatch.setattr(get_registry(), "ensemble_dirs", [])
+    with pytest.raises(CrystalmelaError, match="no plugin offers one.*give --out or set CRYSTALMELA_ENSEMBLES"):
+        calibration.fit_ensemble("organic", tmp_path)
+
+
+def test_the_shipped_fits_come_from_a_plugin_and_any_plugin_can_offer_fits(tmp_path):
+    """The shipped fits live in the package that depends on the models they were fitted for; a
+    plugin's folder joins the search, and a hook returning junk is reported, not fatal."""
+    from crystalmela import plugins
+    reg = get_registry()
+    assert [d.parent.name for d in reg.ensemble_dirs] == ["crystalmela_ensemble_fits"]
+
+    class Fits:
+        @staticmethod
+        @plugins.hookimpl
+        def crystalmela_ensemble_fits():
+            return [tmp_path, 42]
+    plugins.register(Fits, "my_fits")
+    try:
+        reg = get_registry()
+        assert tmp_path in reg.ensemble_dirs and 42 not in reg.ensemble_dirs
+        assert any(f.name == "my_fits" and "returned int, expected a path" in f.error for f in reg.failures)
+    finally:
+        plugins.unregister("my_fits")
 
 
 def test_cli_calibrate_says_where_it_wrote_and_warns_on_few_patterns(tmp_path, tiny_data, capsys):

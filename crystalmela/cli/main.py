@@ -547,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--augment", default="lab", metavar="lab|none|FILE.json")
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", help="folder for <dataset>.json (default: $CRYSTALMELA_ENSEMBLES if set, which "
-                                 "predict then reads first, else the core's ensembles/ folder)")
+                                 "predict then reads first, else the first folder a plugin offers: the shipped fits)")
     c.add_argument("--equal-weights", action="store_true",
                    help="fit only the temperature; every model weighs 1 (default: fit the weights too)")
     c.set_defaults(func=cmd_calibrate)

@@ -21,7 +21,7 @@ from crystalmela.plugin_api.errors import CrystalmelaError
 from crystalmela.plugin_api.systems import CRYSTAL_SYSTEMS
 from crystalmela.plugins import Registry, get_registry
 
-__all__ = ["EPS", "EnsembleFit", "check_probs", "check_weights", "combine_rows", "ensemble_defaults",
+__all__ = ["ENSEMBLES_ENV", "EPS", "EnsembleFit", "check_probs", "check_weights", "combine_rows", "ensemble_defaults",
            "ensemble_fit", "ensemble_folders", "preprocess_of", "scale", "temperature_of"]
 
 EPS = 1e-4
@@ -108,18 +108,18 @@ def combine_rows(probabilities: Mapping[str, np.ndarray], dataset: str = "full",
 # ensemble gets its own weights and temperature, fitted for one exact set of installed models
 # (identified by their weights' sha256); any other combination, or weights the user chose, is shown
 # uncalibrated with the weights given, and the result says which temperatures ran.
-ENSEMBLE_DIR = Path(__file__).parent.parent / "ensembles"
-
-
 ENSEMBLES_ENV = "CRYSTALMELA_ENSEMBLES"
 
 
-def ensemble_folders() -> list[Path]:
+def ensemble_folders(registry=None) -> list[Path]:
     """Where ensemble fits are looked for: the folder ``CRYSTALMELA_ENSEMBLES`` names (one a user can
-    write to when the package is installed read-only, or a candidate's fits), then the core's own.
-    ``crystalmela calibrate`` writes to the first."""
+    write to when the packages are installed read-only, or a candidate's fits), then the folders the
+    plugins offer (``crystalmela_ensemble_fits``). ``crystalmela calibrate`` writes to the first."""
+    if registry is None:
+        from crystalmela.plugins import get_registry
+        registry = get_registry()
     env = os.environ.get(ENSEMBLES_ENV)
-    return [Path(env), ENSEMBLE_DIR] if env else [ENSEMBLE_DIR]
+    return ([Path(env)] if env else []) + list(registry.ensemble_dirs)
 
 
 class EnsembleFit(NamedTuple):
@@ -131,20 +131,21 @@ class EnsembleFit(NamedTuple):
     record: dict
 
 
-def ensemble_fit(models: dict, dataset: str, folder: Path | None = None) -> EnsembleFit | None:
+def ensemble_fit(models: dict, dataset: str, folder: Path | None = None, registry=None) -> EnsembleFit | None:
     """The fit for exactly these loaded ``models`` (name → model with a ``card``) from ``folder`` or
     else the first of ``ensemble_folders`` holding one; None when none was fitted for them."""
-    for candidate in ([folder] if folder else ensemble_folders()):
+    for candidate in ([folder] if folder else ensemble_folders(registry)):
         found = _fit_in(candidate / f"{dataset}.json", models)
         if found is not None:
             return found
     return None
 
 
-def ensemble_defaults(models: dict, dataset: str, folder: Path | None = None) -> tuple[dict | None, float]:
+def ensemble_defaults(models: dict, dataset: str, folder: Path | None = None,
+                      registry=None) -> tuple[dict | None, float]:
     """(weights, temperature) of ``ensemble_fit``; ``(None, 1.0)`` when none was fitted for these
     models. Weights are None for records fitted with equal weights."""
-    found = ensemble_fit(models, dataset, folder)
+    found = ensemble_fit(models, dataset, folder, registry)
     return (None, 1.0) if found is None else (found.weights, found.temperature)
 
 

@@ -167,7 +167,8 @@ class Predictor:
         returns junk is isolated like a model: an ``errors["ensemble"]`` entry, the models' answers
         stand."""
         fitted, t = (None, 1.0) if self.weights or run.errors else \
-            ensemble_defaults({n: self.registry.model(n, self.dataset) for n in run.probs}, self.dataset)
+            ensemble_defaults({n: self.registry.model(n, self.dataset) for n in run.probs}, self.dataset,
+                              registry=self.registry)
         if fitted:
             run.notes.append("ensemble weights fitted on val patterns: "
                              + ", ".join(f"{n} {w:.2f}" for n, w in sorted(fitted.items())))

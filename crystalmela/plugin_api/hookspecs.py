@@ -8,6 +8,7 @@ the ``crystalmela`` group of its package metadata::
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -83,4 +84,23 @@ def crystalmela_combine(probabilities: Mapping[str, np.ndarray], weights: Mappin
     """
 
 
-__all__ = ["hookimpl", "hookspec", "crystalmela_classifiers", "crystalmela_combine", "crystalmela_feature_extractors", "crystalmela_readers"]
+@hookspec
+def crystalmela_ensemble_fits() -> Iterable[Path]:
+    """Folders holding ensemble fits: ``<dataset>.json`` records that ``crystalmela calibrate`` wrote,
+    each naming the sha256 of every model's weights it was fitted for.
+
+    A fit is used only while exactly the models it names are loaded, so a package offering fits should
+    depend on the model packages they were fitted for. Folders are searched after
+    ``$CRYSTALMELA_ENSEMBLES``, in plugin order; the first record that matches the loaded models wins.
+    ``crystalmela calibrate`` writes to the first folder unless given ``--out``.
+
+    Example::
+
+        @hookimpl
+        def crystalmela_ensemble_fits():
+            return [Path(__file__).parent / "fits"]
+    """
+
+
+__all__ = ["hookimpl", "hookspec", "crystalmela_classifiers", "crystalmela_combine", "crystalmela_ensemble_fits",
+           "crystalmela_feature_extractors", "crystalmela_readers"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from crystalmela.evaluation.metrics import reliability
-from crystalmela.pipeline.ensemble import (EPS, combine_rows, ensemble_folders, preprocess_of, scale,
+from crystalmela.pipeline.ensemble import (ENSEMBLES_ENV, EPS, combine_rows, ensemble_folders, preprocess_of, scale,
                                           temperature_of)
 
 
@@ -198,7 +198,11 @@ def fit_ensemble(dataset: str, data: str | Path, *, n: int = 4000, seed: int = 0
                    "accuracy_equal_weights": float((equal.argmax(axis=1) == y).mean())})
     if weights is not None:
         record["accuracy_crossfit"] = crossfit_accuracy(probs, y, dataset, registry=registry)
-    folder = out or ensemble_folders()[0]
+    folders = [out] if out else ensemble_folders(registry)
+    if not folders:
+        raise CrystalmelaError("no folder for the ensemble's fit: no plugin offers one "
+                               f"(crystalmela_ensemble_fits); give --out or set {ENSEMBLES_ENV}")
+    folder = folders[0]
     path = folder / f"{dataset}.json"
     text = json.dumps(record, indent=1) + "\n"
     try:
