@@ -40,9 +40,7 @@ def tiny_data(tmp_path_factory):
 @pytest.mark.parametrize("name", MODELS)
 def test_train_save_load_predict(tmp_path, tiny_data, name):
     spec = get_registry().classifier(name)
-    req = TrainRequest(name=name, version=spec.version, feature=spec.feature, dataset="full",
-                       data=tiny_data, out_dir=tmp_path / "full", grid=spec.grid,
-                       config=dict(TINY[name]), progress=False)
+    req = TrainRequest.of(spec, "full", tiny_data, tmp_path / "full", config=dict(TINY[name]), progress=False)
     card = spec.train(req)
     assert card.dataset == "full" and card.classes == list(CRYSTAL_SYSTEMS)
     assert card.data["sha256"] and card.libraries["numpy"] and card.code_version
@@ -53,8 +51,7 @@ def test_train_save_load_predict(tmp_path, tiny_data, name):
 
 def test_tampered_weights_are_refused(tmp_path, tiny_data):
     spec = get_registry().classifier("random_forest")
-    req = TrainRequest(name=spec.name, version=spec.version, feature=spec.feature, dataset="full",
-                       data=tiny_data, out_dir=tmp_path / "m", config=dict(TINY["random_forest"]),
+    req = TrainRequest.of(spec, "full", tiny_data, tmp_path / "m", config=dict(TINY["random_forest"]),
                        progress=False)
     card = spec.train(req)
     weights = tmp_path / "m" / card.weights
@@ -79,8 +76,7 @@ def test_a_model_trained_on_other_features_is_refused_not_used(tmp_path, tiny_da
     import dataclasses
     reg = get_registry()
     spec = reg.classifier("extra_trees")
-    req = TrainRequest(name=spec.name, version=spec.version, feature=spec.feature, dataset="full",
-                       data=tiny_data, out_dir=tmp_path / "m", config=dict(TINY["extra_trees"]),
+    req = TrainRequest.of(spec, "full", tiny_data, tmp_path / "m", config=dict(TINY["extra_trees"]),
                        progress=False)
     card = spec.train(req)
     assert card.feature_version == reg.feature(spec.feature).version
@@ -106,8 +102,7 @@ def test_a_model_trained_on_a_version_the_extractor_only_extended_gets_the_first
     reg = get_registry()
     spec = reg.classifier("extra_trees")
     extractor = reg.feature(spec.feature)
-    req = TrainRequest(name=spec.name, version=spec.version, feature=spec.feature, dataset="full",
-                       data=tiny_data, out_dir=tmp_path / "m", config=dict(TINY["extra_trees"]),
+    req = TrainRequest.of(spec, "full", tiny_data, tmp_path / "m", config=dict(TINY["extra_trees"]),
                        progress=False)
     spec.train(req)
     model = spec.load_dir(tmp_path / "m")
@@ -298,9 +293,7 @@ def test_ensemble_temperature_is_tied_to_the_exact_models(tmp_path, tiny_data, m
     reg = get_registry()
     for name in MODELS:
         spec = reg.classifier(name)
-        req = TrainRequest(name=name, version=spec.version, feature=spec.feature, dataset="full",
-                           data=tiny_data, out_dir=tmp_path / name, grid=spec.grid,
-                           config=dict(TINY[name]), progress=False)
+        req = TrainRequest.of(spec, "full", tiny_data, tmp_path / name, config=dict(TINY[name]), progress=False)
         spec.train(req)
         reg.use_model(name, "full", spec.load_dir(tmp_path / name))
     rec = calibration.fit_ensemble("full", tiny_data, n=30, out=tmp_path / "ens")
@@ -383,17 +376,16 @@ def _merge_many(args):
 
 def test_features_computed_in_two_processes_equal_the_serial_ones(tmp_path, tiny_data, monkeypatch):
     """``workers=2`` splits the rows into chunks rendered apart, and the cache is identical;
-    the processes are spawned and find lattice_fit through the entry points, as any plugin."""
+    the processes are spawned and find the extractor through the entry points, as any plugin."""
     import shutil
     from crystalmela.training import request as training
     monkeypatch.setattr(training, "EXTRACT_BATCH", 16)      # several batches and chunks from 160 rows
-    spec = get_registry().classifier("lattice_fit")
+    spec = get_registry().classifier("extra_trees")
     X = {}
     for workers in (1, 2):
         data = tmp_path / f"w{workers}"
         shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("features"))
-        req = TrainRequest(name="lattice_fit", version=spec.version, feature=spec.feature, dataset="full",
-                           data=data, out_dir=tmp_path, grid=spec.grid, augment=AugmentSettings(),
+        req = TrainRequest.of(spec, "full", data, tmp_path, augment=AugmentSettings(),
                            progress=False, workers=workers)
         X[workers], y = req.features("train")
     assert len(y) > 3 * 16 and X[1].shape == X[2].shape
@@ -408,12 +400,11 @@ def test_a_killed_feature_run_keeps_its_finished_blocks_and_a_rerun_resumes(tmp_
     from crystalmela.plugin_api.specs import FeatureExtractor
     monkeypatch.setattr(training, "CACHE_EVERY", 40)
     reg = get_registry()
-    spec = reg.classifier("lattice_fit")
+    spec = reg.classifier("extra_trees")
     real = reg.feature(spec.feature)
 
     def request(data):
-        return TrainRequest(name="lattice_fit", version=spec.version, feature=spec.feature, dataset="full",
-                            data=data, out_dir=tmp_path, grid=spec.grid, progress=False)
+        return TrainRequest.of(spec, "full", data, tmp_path, progress=False)
     whole = tmp_path / "whole"
     shutil.copytree(tiny_data, whole, ignore=shutil.ignore_patterns("features"))
     X_whole, y = request(whole).features("train")
@@ -538,14 +529,12 @@ def test_fitting_the_ensemble_reuses_the_val_features_training_cached(tmp_path, 
     data = tmp_path / "ds"
     shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns("features"))  # other tests' caches
     reg = get_registry()
-    spec = reg.classifier("lattice_fit")
-    n_val = len(TrainRequest(name="lattice_fit", version=spec.version, feature=spec.feature, dataset="full",
-                             data=data, out_dir=tmp_path, grid=spec.grid).reflections("val"))
+    spec = reg.classifier("extra_trees")
+    n_val = len(TrainRequest.of(spec, "full", data, tmp_path).reflections("val"))
     n = n_val // 2
     assert n >= 4     # a real draw: half the val rows, so other rows would miss the cache
-    req = TrainRequest(name="lattice_fit", version=spec.version, feature=spec.feature, dataset="full",
-                       data=data, out_dir=tmp_path / "full", grid=spec.grid, max_val=n,
-                       config=dict(TINY["lattice_fit"]), progress=False)
+    req = TrainRequest.of(spec, "full", data, tmp_path / "full", max_val=n,
+                       config=dict(TINY["extra_trees"]), progress=False)
     spec.train(req)
     real = reg.feature(spec.feature)
 
@@ -567,10 +556,8 @@ def test_calibrating_a_trained_model_reuses_its_cached_val_features(tmp_path, ti
     data = tmp_path / "ds"
     shutil.copytree(tiny_data, data)
     reg = get_registry()
-    spec = reg.classifier("lattice_fit")
-    req = TrainRequest(name="lattice_fit", version=spec.version, feature=spec.feature, dataset="full",
-                       data=data, out_dir=tmp_path / "full", grid=spec.grid,
-                       config=dict(TINY["lattice_fit"]), progress=False)
+    spec = reg.classifier("extra_trees")
+    req = TrainRequest.of(spec, "full", data, tmp_path / "full", config=dict(TINY["extra_trees"]), progress=False)
     spec.train(req)
     first = calibrate_trained(spec, req)
     real = reg.feature(spec.feature)
