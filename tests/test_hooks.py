@@ -66,6 +66,38 @@ def test_hook_crystalmela_combine_plugin_replaces_mean(toy, xy_file):
     assert list(arith.ensemble.values()) == pytest.approx(((a + b) / 2).tolist(), rel=1e-6)
 
 
+class Fits:
+    def __init__(self, folder):
+        self.folder = folder
+
+    @cm.hookimpl
+    def crystalmela_ensemble_fits(self):
+        return [self.folder, 42]
+
+
+def test_hook_crystalmela_ensemble_fits(toy, xy_file, tmp_path):
+    """A plugin's folder of fits joins the search: its fit for exactly the loaded models sets the
+    ensemble's weights and temperature; a fit naming other weights is not used; a path that is not
+    one is reported, not fatal. The shipped fits come the same way, from crystalmela-ensemble-fits."""
+    import json
+    reg = cm.get_registry()
+    assert [d.parent.name for d in reg.ensemble_dirs] == ["crystalmela_ensemble_fits"]
+    shas = {m: getattr(reg.model(m, "full").card, "sha256", None) for m in ("toy_a", "toy_b")}
+    (tmp_path / "full.json").write_text(json.dumps({"models": shas, "temperature": 0.5,
+                                                    "weights": {"toy_a": 3.0, "toy_b": 1.0}}))
+    plain = cm.predict(xy_file, models=["toy_a", "toy_b"])
+    plugins.register(Fits(tmp_path), "fits")
+    reg = cm.get_registry()
+    assert tmp_path in reg.ensemble_dirs and 42 not in reg.ensemble_dirs
+    assert any(f.name == "fits" and "returned int, expected a path" in f.error for f in reg.failures)
+    fitted = cm.predict(xy_file, models=["toy_a", "toy_b"])
+    assert fitted.temperatures["ensemble"] == 0.5 and plain.temperatures.get("ensemble", 1.0) == 1.0
+    assert "ensemble weights fitted on val patterns: toy_a 3.00, toy_b 1.00" in fitted.notes
+    (tmp_path / "full.json").write_text(json.dumps({"models": {**shas, "toy_b": "0" * 64},
+                                                    "temperature": 0.5, "weights": "default"}))
+    assert cm.predict(xy_file, models=["toy_a", "toy_b"]).ensemble == pytest.approx(plain.ensemble)
+
+
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_is_documented(hook):
     assert hook in DOCS.read_text(), f"{hook} missing from docs/plugins.md"

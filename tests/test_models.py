@@ -642,27 +642,6 @@ def test_ensemble_fits_are_read_first_from_the_folder_the_environment_names(tmp_
         calibration.fit_ensemble("organic", tmp_path)
 
 
-def test_the_shipped_fits_come_from_a_plugin_and_any_plugin_can_offer_fits(tmp_path):
-    """The shipped fits live in the package that depends on the models they were fitted for; a
-    plugin's folder joins the search, and a hook returning junk is reported, not fatal."""
-    from crystalmela import plugins
-    reg = get_registry()
-    assert [d.parent.name for d in reg.ensemble_dirs] == ["crystalmela_ensemble_fits"]
-
-    class Fits:
-        @staticmethod
-        @plugins.hookimpl
-        def crystalmela_ensemble_fits():
-            return [tmp_path, 42]
-    plugins.register(Fits, "my_fits")
-    try:
-        reg = get_registry()
-        assert tmp_path in reg.ensemble_dirs and 42 not in reg.ensemble_dirs
-        assert any(f.name == "my_fits" and "returned int, expected a path" in f.error for f in reg.failures)
-    finally:
-        plugins.unregister("my_fits")
-
-
 def test_cli_calibrate_says_where_it_wrote_and_warns_on_few_patterns(tmp_path, tiny_data, capsys):
     out = tmp_path / "ens"
     assert main(["calibrate", "--data", str(tiny_data), "--dataset", "full", "--n", "5", "--out", str(out)]) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -249,6 +250,77 @@ def test_zip_without_members(tmp_path):
         z.writestr("readme.txt", "hello")
     with pytest.raises(cm.ReaderError, match="not a BRML"):
         read_pattern(p, reader="bruker_brml")
+
+
+def _bomb(path: Path, member: str, size: int, lie: bool = False) -> None:
+    """A zip whose ``member`` unpacks to ``size`` bytes of one repeated XML line (it compresses about
+    1000-fold); ``lie``: its headers declare 100 bytes."""
+    line = b"<Datum>1,1,20.0000,10.0000,1234</Datum>\n"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(member, b"<RawData><DataRoute>" + line * (size // len(line)) + b"</DataRoute></RawData>")
+    if lie:
+        data = bytearray(path.read_bytes())
+        for sig, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):
+            i = data.index(sig)
+            data[i + at:i + at + 4] = (100).to_bytes(4, "little")    # uncompressed size field
+        path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("lie", [False, True])
+@pytest.mark.parametrize("case", [("x.brml", "Experiment0/RawData0.xml"), ("x.rasx", "Data0/Profile0.txt")])
+def test_zip_bombs_are_refused_within_the_unpacking_budget(case, lie, tmp_path, monkeypatch):
+    """A member that unpacks past the budget (a quarter of the file limit) is refused while it
+    streams, whatever its header declares; memory stays near the budget, not the member's size."""
+    import tracemalloc
+    name, member = case
+    monkeypatch.setenv("CRYSTALMELA_MAX_FILE_MB", "4")              # budget 1 MB
+    _bomb(tmp_path / name, member, 50_000_000, lie)
+    assert (tmp_path / name).stat().st_size < 500_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(cm.ReaderError, match="unpack|more than 1 MB") as e:
+            read_pattern(tmp_path / name)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000
+    assert "unexpectedly" not in str(e.value)
+    if not lie:
+        assert "more than 1 MB (a quarter of CRYSTALMELA_MAX_FILE_MB)" in str(e.value)
+
+
+def test_the_unpacking_budget_is_shared_by_all_members(tmp_path, monkeypatch):
+    """Many members each under the budget but over it together: refused at the member that spends it."""
+    monkeypatch.setenv("CRYSTALMELA_MAX_FILE_MB", "4")
+    p = tmp_path / "many.brml"
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(5):
+            z.writestr(f"Experiment0/RawData{i}.xml", b"<RawData>" + b" " * 400_000 + b"</RawData>")
+    with pytest.raises(cm.ReaderError, match=r"RawData2\.xml: the archive unpacks to more than 1 MB"):
+        read_pattern(p)
+
+
+def test_an_archive_listing_too_many_members_is_refused_unread(tmp_path):
+    p = tmp_path / "crowd.brml"
+    with zipfile.ZipFile(p, "w") as z:
+        for i in range(300):
+            z.writestr(f"Experiment0/RawData{i}.xml", b"<RawData/>")
+    with pytest.raises(cm.ReaderError, match="lists 300 members; at most 256 are read"):
+        read_pattern(p)
+
+
+def test_an_encrypted_member_is_the_readers_own_error(tmp_path):
+    """zipfile raises RuntimeError for an encrypted member: reported as BRML's error, not a crash."""
+    p = tmp_path / "locked.brml"
+    CASES["brml"][0](p)
+    data = bytearray(p.read_bytes())
+    for sig, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):       # general-purpose flags: bit 0
+        i = data.index(sig)
+        data[i + at] |= 1
+    p.write_bytes(bytes(data))
+    with pytest.raises(cm.ReaderError, match="cannot unpack .*encrypted") as e:
+        read_pattern(p)
+    assert e.value.reader == "bruker_brml" and "unexpectedly" not in str(e.value)
 
 
 def test_structure_cif_has_no_pattern(tmp_path):

@@ -6,22 +6,12 @@ import os
 from pathlib import Path
 
 from crystalmela.plugin_api.errors import CrystalmelaError, NoReaderError, PatternError, ReaderError
+from crystalmela.plugin_api.limits import max_file_bytes
 from crystalmela.plugin_api.pattern import Pattern
 from crystalmela.plugins import Registry, get_registry
 from crystalmela.plugin_api.specs import ReaderSpec
 
 SNIFF_BYTES = 64 * 1024
-DEFAULT_MAX_MB = 100.0
-
-
-def max_file_bytes() -> int:
-    """Largest file any reader is handed (``CRYSTALMELA_MAX_FILE_MB``, default 100 MB)."""
-    raw = os.environ.get("CRYSTALMELA_MAX_FILE_MB", "")
-    try:
-        mb = float(raw) if raw.strip() else DEFAULT_MAX_MB
-    except ValueError:
-        raise CrystalmelaError(f"CRYSTALMELA_MAX_FILE_MB={raw!r} is not a number of megabytes") from None
-    return int(mb * 1e6)
 
 
 def _sniff(spec: ReaderSpec, head: bytes, path: Path) -> float:

@@ -8,6 +8,7 @@ from crystalmela.plugin_api.errors import (CrystalmelaError, ModelNotAvailableEr
                                            PluginConflictError, PluginLoadError, ReaderError, UnknownModelError,
                                            settings_problem)
 from crystalmela.plugin_api.hookspecs import hookimpl
+from crystalmela.plugin_api.limits import max_file_bytes, max_unpacked_bytes
 from crystalmela.plugin_api.pattern import PAPER_GRID, GridSpec, Pattern, d_to_two_theta, two_theta_to_d
 from crystalmela.plugin_api.specs import ClassifierSpec, Evidence, FeatureExtractor, Model, ReaderSpec
 from crystalmela.plugin_api.systems import CRYSTAL_SYSTEMS, DATASETS, crystal_system
@@ -17,6 +18,6 @@ __all__ = [
     "ANODES_KA1", "CRYSTAL_SYSTEMS", "CU_KA1", "CU_KA2", "DATASETS", "PAPER_GRID", "ClassifierSpec", "CrystalmelaError",
     "Evidence", "FeatureExtractor", "GridSpec", "Model", "ModelNotAvailableError", "NoReaderError", "Pattern",
     "PatternError", "PluginConflictError", "PluginLoadError", "ReaderError", "ReaderSpec", "UnknownModelError",
-    "anode_wavelength", "check_wavelength", "crystal_system", "d_to_two_theta", "hookimpl", "settings_problem",
+    "anode_wavelength", "check_wavelength", "crystal_system", "d_to_two_theta", "hookimpl", "max_file_bytes", "max_unpacked_bytes", "settings_problem",
     "two_theta_to_d",
 ]

@@ -33,13 +33,13 @@ def _columns(route) -> tuple[int | None, int | None]:
 
 
 def read(path: Path):
-    with _zip.open_zip(path, NAME) as zf:
-        members = sorted(n for n in zf.namelist() if _RAW.search(n))
+    with _zip.Archive(path, NAME) as zf:
+        members = sorted(n for n in zf.names() if _RAW.search(n))
         if not members:
             raise ReaderError(path, "no Experiment*/RawData*.xml inside: not a BRML file", reader=NAME)
         xs, ys, wl = [], [], None
         for m in members:
-            root = _xml.parse(_zip.read_member(zf, m, path, NAME), path, NAME, member=m)
+            root = _xml.parse(zf.read(m), path, NAME, member=m)
             if wl is None:
                 el = _xml.find(root, "WaveLengthAlpha1")
                 if el is not None and el.get("Value"):

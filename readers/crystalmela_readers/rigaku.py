@@ -68,13 +68,13 @@ def read_ras(path: Path):
 
 
 def read_rasx(path: Path):
-    with _zip.open_zip(path, RASX) as zf:
-        profiles = sorted(n for n in zf.namelist() if _PROFILE.search(n))
+    with _zip.Archive(path, RASX) as zf:
+        profiles = sorted(n for n in zf.names() if _PROFILE.search(n))
         if not profiles:
             raise ReaderError(path, "no Data*/Profile*.txt inside: not a RASX file", reader=RASX)
         x, y = [], []
         for m in profiles:
-            text = decode(_zip.read_member(zf, m, path, RASX), path, RASX)
+            text = decode(zf.read(m), path, RASX)
             try:
                 bx, by = _rows(text.splitlines(), path, RASX, 1, sep="\t" if "\t" in text else None)
             except ReaderError as exc:
@@ -82,9 +82,9 @@ def read_rasx(path: Path):
             x += bx
             y += by
         wl = None
-        for n in zf.namelist():
+        for n in zf.names():
             if n.lower().endswith(".xml") and wl is None:
-                data = _zip.read_member(zf, n, path, RASX)
+                data = zf.read(n)
                 if b"WavelengthKalpha1" in data:
                     el = _xml.find(_xml.parse(data, path, RASX, member=n), "WavelengthKalpha1")
                     if el is not None and el.text:
