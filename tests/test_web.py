@@ -136,6 +136,40 @@ def test_history_survives_a_restart_and_passwords_are_hashed(settings):
     assert stored.startswith("$argon2") and "correct horse" not in stored
 
 
+def test_runs_a_crash_left_running_are_interrupted_at_start_up_with_their_files_kept(settings):
+    """A SIGKILL mid-prediction leaves a ``running`` row (written before the file): the next start
+    marks it ``interrupted`` with the reason, and its file is still served."""
+    with TestClient(create_app(settings)) as c:
+        h = _register(c)
+        assert _upload(c, h, ("LiCoO2.RAW", EXAMPLE.read_bytes())).status_code == 200
+    con = sqlite3.connect(settings.data_dir / "crystalmela.db")
+    con.execute("update runs set status = 'running', finished = null, top1 = null")   # as a kill leaves it
+    con.commit()
+    with TestClient(create_app(settings)) as c:
+        c.post("/api/login", json={"email": "ana@lab.org", "password": "correct horse"})
+        (run,) = c.get("/api/runs").json()["runs"]
+        assert run["status"] == "interrupted" and "upload it again" in run["error"] and run["finished"]
+        assert c.get(f"/api/runs/{run['id']}/file").content == EXAMPLE.read_bytes()
+        assert "interrupted" in c.get("/history").text
+
+
+def test_an_upload_that_cannot_be_stored_is_a_failed_run_not_a_lost_one(client, settings, monkeypatch):
+    """The row is committed before the file is written; a write that fails marks the run failed."""
+    h = _register(client)
+    real = Path.write_bytes
+
+    def full_disk(self, data):
+        if "uploads" in self.parts:
+            raise OSError(28, "No space left on device")
+        return real(self, data)
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    r = _upload(client, h, ("LiCoO2.RAW", EXAMPLE.read_bytes()))
+    (run,) = r.json()["runs"]
+    assert r.status_code == 422 and run["status"] == "failed"
+    assert run["error"] == "the upload could not be stored: No space left on device"
+    assert client.get("/api/runs").json()["runs"][0]["id"] == run["id"]
+
+
 def test_models_and_openapi(client):
     m = client.get("/api/models").json()
     assert {x["name"] for x in m["models"]} >= {"cnn_flax", "random_forest", "extra_trees"}

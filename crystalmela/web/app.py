@@ -53,6 +53,8 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.url)
     engine, Session = make_sessionmaker(settings.url)
+    with Session() as s:
+        service.mark_interrupted(s)
     upload_dir = settings.data_dir / "uploads"
 
     @asynccontextmanager

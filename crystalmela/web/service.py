@@ -79,15 +79,20 @@ def submit(db: Session, user: User, uploads: list[Upload], *, models: list[str] 
     names = predictor.models
     runs = []
     for up in uploads:
-        folder = upload_dir / str(user.id) / uuid.uuid4().hex
-        folder.mkdir(parents=True)
-        path = folder / safe_name(up.filename)
-        path.write_bytes(up.data)
+        path = upload_dir / str(user.id) / uuid.uuid4().hex / safe_name(up.filename)
         run = Run(user_id=user.id, status="running", filename=safe_name(up.filename),
                   stored_path=str(path), size_bytes=len(up.data), sha256=hashlib.sha256(up.data).hexdigest(),
                   dataset=dataset, models=names, started=utcnow())
         db.add(run)
-        db.commit()
+        db.commit()             # the row first: a crash can leave a row without its file, never a lost file
+        try:
+            path.parent.mkdir(parents=True)
+            path.write_bytes(up.data)
+        except OSError as exc:
+            run.status, run.error, run.finished = "failed", f"the upload could not be stored: {exc.strerror}", utcnow()
+            db.commit()
+            runs.append(run)
+            continue
         try:
             pattern = predictor.read(path)
             pattern.source = up.filename
@@ -106,6 +111,20 @@ def submit(db: Session, user: User, uploads: list[Upload], *, models: list[str] 
         db.commit()
         runs.append(run)
     return runs
+
+
+INTERRUPTED = "the service stopped while this pattern was being predicted; upload it again"
+
+
+def mark_interrupted(db: Session) -> int:
+    """At start-up: runs a crash left ``running`` become ``interrupted`` (their files are kept), so
+    none stays running for ever. Returns how many. With several server processes sharing one
+    database, call it only from the one that starts first."""
+    runs = list(db.scalars(select(Run).where(Run.status == "running")))
+    for run in runs:
+        run.status, run.error, run.finished = "interrupted", INTERRUPTED, utcnow()
+    db.commit()
+    return len(runs)
 
 
 def user_runs(db: Session, user: User) -> list[Run]:
