@@ -10,13 +10,14 @@ __all__ = ["ARCHIVE_MEMBERS", "DEFAULT_MAX_MB", "UNPACK_SHARE", "max_file_bytes"
 
 DEFAULT_MAX_MB = 100.0
 
-# An archive's members are mostly XML; parsed, XML takes about five times its text in memory, and the
-# reader's number lists as much again. A quarter of the file limit unpacked (25 MB by default, a scan
-# of some 600,000 points) keeps one file's reading under about 1 GB.
+# An archive's members are mostly XML, and a parsed XML tree takes several times its text in memory:
+# 25 MB of BRML <Datum> rows measured 148 MB peak once parsed with defusedxml. A quarter of the file
+# limit unpacked (25 MB by default, a scan of some 600,000 points) bounds one file's reading to a
+# few hundred MB, not the gigabytes a small zip bomb would otherwise cost.
 UNPACK_SHARE = 0.25
 
-# Members an archive may list. Instruments write a handful (a BRML of 20 ranges holds about 30); a
-# thousand members is a crafted file, and each costs a parse.
+# Members an archive may list. An instrument writes one member per range plus a few descriptions;
+# a thousand members is a crafted file, and each costs a parse.
 ARCHIVE_MEMBERS = 256
 
 
