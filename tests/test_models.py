@@ -313,7 +313,16 @@ def test_ensemble_temperature_is_tied_to_the_exact_models(tmp_path, tiny_data, m
     chosen = predict(EXAMPLE, weights={"cnn_flax": 2})
     assert "ensemble" not in chosen.temperatures
     assert not any(n.startswith("ensemble weights fitted") for n in chosen.notes)
-    assert "ensemble" not in predict(EXAMPLE, models=["cnn_flax", "random_forest"]).temperatures
+    # a subset keeps the fitted weights, renormalised over it (said), without the whole set's temperature
+    pair = ["cnn_flax", "lattice_fit"]
+    sub = predict(EXAMPLE, models=pair)
+    assert "ensemble" not in sub.temperatures
+    total = rec["weights"]["cnn_flax"] + rec["weights"]["lattice_fit"]
+    assert any("renormalised over the models that answered: "
+               f"cnn_flax {rec['weights']['cnn_flax'] / total:.2f}" in n for n in sub.notes)
+    pooled = combine_rows({m: np.array([[sub.per_model[m][c] for c in CRYSTAL_SYSTEMS]]) for m in pair},
+                          weights={m: rec["weights"][m] for m in pair})[0]
+    assert [sub.ensemble[c] for c in CRYSTAL_SYSTEMS] == pytest.approx(pooled.tolist(), abs=2e-6)
     assert "ensemble" not in predict(EXAMPLE, calibrate=False).temperatures
     # a damaged record (negative or missing weights) is ignored, not a traceback
     for bad in ({**rec["weights"], "cnn_flax": -1.0}, {"cnn_flax": 1.0}, "heavy"):

@@ -52,6 +52,8 @@ def test_model_without_dataset_reports_error(toy, xy_file):
     (dict(models=[]), "no model chosen: name at least one of"),            # was an empty answer
     (dict(models=" , "), "no model chosen"),
     (dict(weights={"toy_a": "2"}), "weight of 'toy_a' is '2', not a number"),   # was a TypeError
+    (dict(weights={"nope": 1}), "ensemble weight given for 'nope', not among the chosen models"),
+    (dict(models=["toy_a"], weights={"toy_b": 1}), r"'toy_b', not among the chosen models \(toy_a\)"),
     (dict(unsure_below=3), r"unsure_below 3: expected a probability in \[0, 1\]"),   # was accepted
 ])
 def test_bad_arguments(toy, xy_file, kw, msg):

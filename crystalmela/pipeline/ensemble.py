@@ -22,7 +22,7 @@ from crystalmela.plugin_api.systems import CRYSTAL_SYSTEMS
 from crystalmela.plugins import Registry, get_registry
 
 __all__ = ["ENSEMBLES_ENV", "EPS", "EnsembleFit", "check_probs", "check_weights", "combine_rows", "ensemble_defaults",
-           "ensemble_fit", "ensemble_folders", "preprocess_of", "scale", "temperature_of"]
+           "ensemble_fit", "ensemble_folders", "ensemble_subset_fit", "preprocess_of", "scale", "temperature_of"]
 
 EPS = 1e-4
 
@@ -141,6 +141,18 @@ def ensemble_fit(models: dict, dataset: str, folder: Path | None = None, registr
     return None
 
 
+def ensemble_subset_fit(models: dict, dataset: str, registry=None) -> EnsembleFit | None:
+    """For a subset of a fitted ensemble (the user chose fewer models, or one failed): the fit's
+    weights kept for ``models`` only — the pooling divides by their sum, so they are renormalised —
+    and temperature 1, since the fitted temperature belongs to the whole set. None when no fit holds
+    these exact models among more."""
+    for candidate in ensemble_folders(registry):
+        found = _fit_in(candidate / f"{dataset}.json", models, subset=True)
+        if found is not None:
+            return found
+    return None
+
+
 def ensemble_defaults(models: dict, dataset: str, folder: Path | None = None,
                       registry=None) -> tuple[dict | None, float]:
     """(weights, temperature) of ``ensemble_fit``; ``(None, 1.0)`` when none was fitted for these
@@ -149,8 +161,9 @@ def ensemble_defaults(models: dict, dataset: str, folder: Path | None = None,
     return (None, 1.0) if found is None else (found.weights, found.temperature)
 
 
-def _fit_in(path: Path, models: dict) -> EnsembleFit | None:
-    """The fit a record holds for exactly ``models``; None when the file is missing, damaged, or
+def _fit_in(path: Path, models: dict, subset: bool = False) -> EnsembleFit | None:
+    """The fit a record holds for exactly ``models`` (``subset``: for more models, these among
+    them, with their weights only and temperature 1); None when the file is missing, damaged, or
     fitted for other models."""
     if not path.is_file():
         return None
@@ -158,19 +171,30 @@ def _fit_in(path: Path, models: dict) -> EnsembleFit | None:
         st = path.stat()
         rec = _ensemble_record(str(path), st.st_mtime_ns, st.st_size)
         shas = {n: getattr(m.card, "sha256", None) for n, m in models.items()}
-        if rec.get("models") != shas:
+        fitted = rec.get("models")
+        if not isinstance(fitted, dict):
+            return None
+        if subset:
+            if len(fitted) <= len(shas) or any(fitted.get(n) != sha for n, sha in shas.items()):
+                return None
+        elif fitted != shas:
             return None
         t = float(rec["temperature"])
         w = rec.get("weights")
         if not (w == "default" or isinstance(w, dict)):
             return None
-        weights = {n: float(w[n]) for n in shas} if isinstance(w, dict) else None
-        if weights and not (all(np.isfinite(v) and v >= 0 for v in weights.values())
-                            and sum(weights.values()) > 0):
-            return None
+        if isinstance(w, dict):
+            every = {n: float(w[n]) for n in fitted}       # the whole record must be sound
+            if not (all(np.isfinite(v) and v >= 0 for v in every.values()) and sum(every.values()) > 0):
+                return None
+            weights = {n: every[n] for n in shas}
+            if sum(weights.values()) <= 0:
+                return None
+        else:
+            weights = None
     except (ValueError, KeyError, TypeError):
         return None
-    return EnsembleFit(path, weights, t if t > 0 else 1.0, rec)
+    return EnsembleFit(path, weights, 1.0 if subset else (t if t > 0 else 1.0), rec)
 
 
 @lru_cache(maxsize=16)

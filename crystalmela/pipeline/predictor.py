@@ -10,8 +10,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from crystalmela.pipeline.ensemble import (check_probs, check_weights, ensemble_defaults, preprocess_of, scale,
-                                          temperature_of)
+from crystalmela.pipeline.ensemble import (check_probs, check_weights, ensemble_fit, ensemble_subset_fit, preprocess_of,
+                                          scale, temperature_of)
 from crystalmela.plugin_api.errors import CrystalmelaError, PatternError, UnknownModelError
 from crystalmela.plugin_api.pattern import Pattern
 from crystalmela.plugins import Registry, get_registry
@@ -89,6 +89,10 @@ class Predictor:
         self.registry = registry or get_registry()
         self.models = select_models(self.registry, models, dataset)
         check_weights(weights)
+        stray = [n for n in (weights or {}) if n not in self.models]
+        if stray:
+            raise UnknownModelError(f"ensemble weight given for {', '.join(map(repr, stray))}, not among the chosen "
+                                    f"models ({', '.join(self.models)})")
         if not 0.0 <= unsure_below <= 1.0:
             raise CrystalmelaError(f"unsure_below {unsure_below}: expected a probability in [0, 1]")
         self.dataset, self.weights, self.preprocess = dataset, dict(weights or {}), preprocess
@@ -161,17 +165,43 @@ class Predictor:
         except Exception as exc:  # a model bug: report it beside the others' answers
             run.errors[name] = f"failed: {type(exc).__name__}: {exc}"
 
+    def _fitted(self, run: _Run) -> tuple[dict | None, float]:
+        """The fitted (weights, temperature) for the models that answered, said in the notes: a fit
+        for exactly them, else a larger fit's weights renormalised over them (its temperature
+        belongs to the whole set, so none), else equal weights."""
+        answered = {n: self.registry.model(n, self.dataset) for n in run.probs}
+        if len(answered) == 1:
+            return None, 1.0                 # one model is its own ensemble
+        found = ensemble_fit(answered, self.dataset, registry=self.registry)
+        if found is not None:
+            if found.weights:
+                run.notes.append("ensemble weights fitted on val patterns: "
+                                 + ", ".join(f"{n} {w:.2f}" for n, w in sorted(found.weights.items())))
+            return found.weights, found.temperature
+        found = ensemble_subset_fit(answered, self.dataset, registry=self.registry)
+        if found is None:
+            if len(run.probs) > 1:
+                run.notes.append("no ensemble fit for these models: equal weights, uncalibrated")
+            return None, 1.0
+        whole = ", ".join(sorted(found.record["models"]))
+        if found.weights:
+            total = sum(found.weights.values())
+            run.notes.append(f"ensemble weights fitted for {whole}, renormalised over the models that answered: "
+                             + ", ".join(f"{n} {w / total:.2f}" for n, w in sorted(found.weights.items()))
+                             + "; the ensemble temperature (fitted for all of them) not applied")
+        else:
+            run.notes.append(f"ensemble fitted with equal weights for {whole}; its temperature not applied "
+                             "to this subset")
+        return found.weights, 1.0
+
     def _combine(self, run: _Run) -> dict[str, float]:
-        """The ensemble of the models that answered: the weights and temperature fitted for exactly
-        these models unless the user chose weights (or a model failed). A combiner that raises or
-        returns junk is isolated like a model: an ``errors["ensemble"]`` entry, the models' answers
-        stand."""
-        fitted, t = (None, 1.0) if self.weights or run.errors else \
-            ensemble_defaults({n: self.registry.model(n, self.dataset) for n in run.probs}, self.dataset,
-                              registry=self.registry)
-        if fitted:
-            run.notes.append("ensemble weights fitted on val patterns: "
-                             + ", ".join(f"{n} {w:.2f}" for n, w in sorted(fitted.items())))
+        """The ensemble of the models that answered: the weights and temperature fitted for them
+        unless the user chose weights (``_fitted``). A combiner that raises or returns junk is
+        isolated like a model: an ``errors["ensemble"]`` entry, the models' answers stand."""
+        fitted, t = (None, 1.0) if self.weights else self._fitted(run)
+        if self.weights:
+            run.notes.append("ensemble weights as given: " + ", ".join(
+                f"{n} {self.weights.get(n, 1.0):g}" for n in sorted(run.probs)))
         try:
             combined = check_probs("ensemble combiner", self.registry.pm.hook.crystalmela_combine(
                 probabilities=run.probs, weights=dict(self.weights or fitted or {}), dataset=self.dataset))
