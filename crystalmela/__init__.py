@@ -6,6 +6,7 @@ classify → ensemble → Prediction), ``simulation/``, ``dataset/``, ``training
 ``trees/``, ``cli/``, ``web/``; ``plugins.py`` loads the plugins.
 """
 from crystalmela.pipeline.predictor import Predictor, predict, predict_pattern
+from crystalmela.pipeline.quality import QualityError, QualitySettings
 from crystalmela.pipeline.reading import read_pattern
 from crystalmela.pipeline.result import Prediction
 from crystalmela.plugin_api import (CRYSTAL_SYSTEMS, DATASETS, PAPER_GRID, ClassifierSpec, CrystalmelaError, Evidence,
@@ -17,7 +18,7 @@ from crystalmela.plugins import get_registry
 __all__ = [
     "CRYSTAL_SYSTEMS", "DATASETS", "PAPER_GRID", "ClassifierSpec", "CrystalmelaError", "Evidence", "FeatureExtractor",
     "GridSpec", "Model", "ModelNotAvailableError", "NoReaderError", "Pattern", "PatternError", "Prediction",
-    "PluginConflictError", "PluginLoadError", "Predictor", "ReaderError", "ReaderSpec", "UnknownModelError",
+    "PluginConflictError", "PluginLoadError", "Predictor", "QualityError", "QualitySettings", "ReaderError", "ReaderSpec", "UnknownModelError",
     "crystal_system", "get_registry", "hookimpl", "predict", "predict_pattern", "read_pattern",
 ]
 __version__ = "0.1.0"

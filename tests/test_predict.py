@@ -11,7 +11,8 @@ import crystalmela as cm
 from crystalmela import CRYSTAL_SYSTEMS
 from crystalmela.cli.main import main
 
-JSON_KEYS = {"path", "dataset", "per_model", "ensemble", "top1", "top2", "errors", "unsure",
+JSON_KEYS = {"path", "dataset", "per_model", "ensemble", "top1", "top2", "errors", "unsure", "unsure_reasons",
+             "notes", "reader", "wavelength", "wavelength_source", "quality",
              "preprocessing", "temperatures", "evidence", "evidence_data"}
 
 

@@ -251,7 +251,8 @@ def test_unsure_flag(toy, xy_file):
     import crystalmela as cm
     pred = cm.predict(xy_file, models=["toy_a"], unsure_below=1.0)     # the highest threshold allowed
     assert pred.unsure and pred.to_json()["unsure"] is True
-    assert not cm.predict(xy_file, models=["toy_a"], unsure_below=0.0).unsure
+    # the test pattern (one peak over 20°) is doubtful data, which the gate flags whatever the threshold
+    assert not cm.predict(xy_file, models=["toy_a"], unsure_below=0.0, quality=None).unsure
 
 
 def test_crossfit_accuracy_scores_each_half_with_the_other_halfs_weights():

@@ -64,6 +64,7 @@ def _parse_weights(text: str | None) -> dict[str, float]:
 def cmd_predict(args) -> int:
     from crystalmela.pipeline.predictor import Predictor, resolve_wavelength
     from crystalmela.pipeline.preprocess import parse as preprocess_parse
+    from crystalmela.pipeline.quality import DEFAULT as DEFAULT_QUALITY
     from crystalmela.pipeline.result import format_table
 
     wl = resolve_wavelength(args.wavelength, args.anode)
@@ -73,7 +74,7 @@ def cmd_predict(args) -> int:
                           weights=_parse_weights(args.weights),
                           preprocess=None if args.preprocess == "model" else preprocess_parse(args.preprocess),
                           calibrate=not args.no_calibration, unsure_below=args.unsure_below,
-                          explain=not args.no_evidence)
+                          explain=not args.no_evidence, quality=None if args.no_quality_gate else DEFAULT_QUALITY)
     if args.reader:
         predictor.registry.reader(args.reader)
     status = EXIT_OK
@@ -456,6 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="flag the answer as unsure when the ensemble's top-1 is below P (default 0.5)")
     p.add_argument("--no-evidence", action="store_true",
                    help="leave out what the models' features found (lattice_fit's cells, the peaks read)")
+    p.add_argument("--no-quality-gate", action="store_true",
+                   help="ask the models even about data the quality gate refuses or doubts (docs/quality.md)")
     p.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("simulate", help="simulate the powder pattern of a CIF structure")

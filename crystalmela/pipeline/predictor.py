@@ -17,6 +17,8 @@ from crystalmela.plugin_api.pattern import Pattern
 from crystalmela.plugins import Registry, get_registry
 from crystalmela.pipeline.preprocess import PreprocessSettings
 from crystalmela.pipeline.preprocess import preprocess as apply_preprocess
+from crystalmela.pipeline.quality import DEFAULT as DEFAULT_QUALITY
+from crystalmela.pipeline.quality import QualityError, QualitySettings, assess
 from crystalmela.pipeline.reading import read_pattern
 from crystalmela.pipeline.result import Prediction, as_probabilities, top_two
 from crystalmela.plugin_api.specs import Evidence
@@ -78,14 +80,15 @@ class Predictor:
     weights (default: the ones fitted for exactly these models, else equal); ``preprocess``: the
     clean-up applied after gridding (None: each model's own, from its card); ``calibrate``: apply the
     fitted temperatures; a prediction is flagged ``unsure`` when the ensemble's top-1 is below
-    ``unsure_below``; ``explain``: gather what each model's features found into ``evidence``.
-    Bad choices fail here, before any file is read.
+    ``unsure_below``; ``explain``: gather what each model's features found into ``evidence``;
+    ``quality``: the data-quality gate's thresholds (None: no gate), which refuses junk before any
+    model runs and flags doubtful data ``unsure``. Bad choices fail here, before any file is read.
     """
 
     def __init__(self, models: Iterable[str] | None = None, dataset: str = "full", *,
                  weights: Mapping[str, float] | None = None, preprocess: PreprocessSettings | None = None,
                  calibrate: bool = True, unsure_below: float = UNSURE_BELOW, explain: bool = True,
-                 registry: Registry | None = None):
+                 quality: QualitySettings | None = DEFAULT_QUALITY, registry: Registry | None = None):
         self.registry = registry or get_registry()
         self.models = select_models(self.registry, models, dataset)
         check_weights(weights)
@@ -97,6 +100,9 @@ class Predictor:
             raise CrystalmelaError(f"unsure_below {unsure_below}: expected a probability in [0, 1]")
         self.dataset, self.weights, self.preprocess = dataset, dict(weights or {}), preprocess
         self.calibrate, self.unsure_below, self.explain = calibrate, unsure_below, explain
+        if quality is not None and not isinstance(quality, QualitySettings):
+            raise CrystalmelaError(f"quality: expected QualitySettings or None, got {type(quality).__name__}")
+        self.quality = quality
 
     def read(self, path: str | os.PathLike, reader: str | None = None) -> Pattern:
         """The pattern in ``path``, read as ``predict`` reads it (a reader by name, else chosen)."""
@@ -113,6 +119,15 @@ class Predictor:
         Each model runs on its own: a failure becomes an entry of ``errors`` and the others still
         answer. If every model fails because the pattern cannot be put on their grid, the input is at
         fault and a :class:`PatternError` is raised instead."""
+        if not isinstance(pattern, Pattern):
+            raise CrystalmelaError(f"predict_pattern needs a Pattern, got {type(pattern).__name__}")
+        grid = self.registry.classifier(self.models[0]).grid
+        quality = None
+        if self.quality is not None:
+            try:
+                quality = assess(pattern, grid, wavelength, self.quality)
+            except QualityError as exc:
+                raise QualityError(f"{pattern.source or '<pattern>'}: refused by the data-quality gate: {exc}") from None
         run = _Run()
         for name in self.models:
             self._run_model(name, pattern, wavelength, run)
@@ -122,13 +137,18 @@ class Predictor:
             run.notes.extend(n for n in g.notes if n not in run.notes)
         ensemble = self._combine(run) if run.probs else {}
         top1, top2 = top_two(ensemble)
+        reasons = list(quality.unsure) if quality else []
+        if ensemble and ensemble[top1] < self.unsure_below:
+            reasons.insert(0, f"the ensemble gives no system {self.unsure_below:.0%} or more")
+        used, source = _wavelength_used(pattern, wavelength, grid.wavelength)
         return Prediction(path=pattern.source or "<pattern>", dataset=self.dataset,
                           per_model={n: as_probabilities(p) for n, p in run.probs.items()}, ensemble=ensemble,
                           top1=top1, top2=top2, errors=run.errors, reader=pattern.reader,
-                          wavelength=wavelength or pattern.wavelength, notes=run.notes,
+                          wavelength=used, wavelength_source=source, notes=run.notes,
                           model_versions={n: self.registry.classifier(n).version for n in self.models},
                           preprocessing=run.applied, temperatures=run.temperatures,
-                          unsure=bool(ensemble) and ensemble[top1] < self.unsure_below,
+                          unsure=bool(ensemble) and bool(reasons), unsure_reasons=reasons if ensemble else [],
+                          quality=quality.to_json() if quality else None,
                           unsure_below=self.unsure_below, evidence=run.evidence, evidence_data=run.evidence_data)
 
     def _run_model(self, name: str, pattern: Pattern, wavelength: float | None, run: _Run) -> None:
@@ -220,10 +240,23 @@ class Predictor:
 def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, dataset: str = "full", *,
                     wavelength: float | None = None, weights: Mapping[str, float] | None = None,
                     registry: Registry | None = None, preprocess: PreprocessSettings | None = None,
-                    calibrate: bool = True, unsure_below: float = UNSURE_BELOW, explain: bool = True) -> Prediction:
+                    calibrate: bool = True, unsure_below: float = UNSURE_BELOW, explain: bool = True,
+                    quality: QualitySettings | None = DEFAULT_QUALITY) -> Prediction:
     """One pattern through a :class:`Predictor` built with these settings (see there)."""
     return Predictor(models, dataset, weights=weights, preprocess=preprocess, calibrate=calibrate,
-                     unsure_below=unsure_below, explain=explain, registry=registry).predict_pattern(pattern, wavelength)
+                     unsure_below=unsure_below, explain=explain, quality=quality,
+                     registry=registry).predict_pattern(pattern, wavelength)
+
+
+def _wavelength_used(pattern: Pattern, given: float | None, grid_wavelength: float) -> tuple[float | None, str]:
+    """The wavelength the 2θ axis was read at, and where it came from."""
+    if pattern.axis != "2theta":
+        return None, f"not needed ({pattern.axis} axis)"
+    if given:
+        return given, "given"
+    if pattern.wavelength:
+        return pattern.wavelength, "file"
+    return grid_wavelength, "assumed (the models' grid)"
 
 
 def _explain(extractor, pattern: Pattern, notes: list[str]) -> tuple[list[str], dict]:
@@ -250,7 +283,8 @@ def _explain(extractor, pattern: Pattern, notes: list[str]) -> tuple[list[str], 
 def predict(path: str | os.PathLike, models: Iterable[str] | None = None, dataset: str = "full", *,
             wavelength: float | None = None, anode: str | None = None, reader: str | None = None,
             weights: Mapping[str, float] | None = None, preprocess: PreprocessSettings | None = None,
-            calibrate: bool = True, unsure_below: float = UNSURE_BELOW, explain: bool = True) -> Prediction:
+            calibrate: bool = True, unsure_below: float = UNSURE_BELOW, explain: bool = True,
+            quality: QualitySettings | None = DEFAULT_QUALITY) -> Prediction:
     """Predict the crystal system of the pattern in ``path``.
 
     :param models: classifier names (default: every installed classifier).
@@ -265,8 +299,11 @@ def predict(path: str | os.PathLike, models: Iterable[str] | None = None, datase
     :param unsure_below: flag the result ``unsure`` when the ensemble's top-1 is below this.
     :param explain: fill ``evidence`` with what each model's features found (lattice_fit: the cells
         that index the peaks), when their extractor says, and ``evidence_data`` with the same as data.
+    :param quality: the data-quality gate's thresholds (``crystalmela.QualitySettings``; None: no
+        gate): junk is refused with a :class:`QualityError` before any model runs, doubtful data
+        are answered ``unsure`` with the reasons in ``unsure_reasons``.
     """
     wl = resolve_wavelength(wavelength, anode)
     predictor = Predictor(models, dataset, weights=weights, preprocess=preprocess, calibrate=calibrate,
-                          unsure_below=unsure_below, explain=explain)   # bad choices fail before reading
+                          unsure_below=unsure_below, explain=explain, quality=quality)   # bad choices fail before reading
     return predictor.predict_path(path, reader=reader, wavelength=wl)

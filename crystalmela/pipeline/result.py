@@ -36,11 +36,15 @@ class Prediction(BaseModel):
     errors: dict[str, str] = Field(default_factory=dict)
     reader: str | None = None
     wavelength: float | None = None
+    wavelength_source: str | None = Field(None, description="given, file, or assumed (the models' grid)")
     notes: list[str] = Field(default_factory=list)
     model_versions: dict[str, str] = Field(default_factory=dict)
     preprocessing: dict[str, str] = Field(default_factory=dict, description="per model: what ran")
     temperatures: dict[str, float] = Field(default_factory=dict, description="calibration applied")
-    unsure: bool = Field(False, description="ensemble top-1 below unsure_below: read top-2 instead")
+    unsure: bool = Field(False, description="read top-2 too: the ensemble's top-1 is below unsure_below, "
+                                            "or the data-quality gate doubts the data (unsure_reasons)")
+    unsure_reasons: list[str] = Field(default_factory=list)
+    quality: dict[str, Any] | None = Field(None, description="what the data-quality gate measured")
     evidence: dict[str, list[str]] = Field(default_factory=dict,
                                            description="per model: what its features found (FeatureExtractor.explain)")
     evidence_data: dict[str, dict[str, Any]] = Field(
@@ -54,7 +58,9 @@ class Prediction(BaseModel):
     def to_json(self) -> dict:
         return {"path": self.path, "dataset": self.dataset, "per_model": self.per_model,
                 "ensemble": self.ensemble, "top1": self.top1, "top2": self.top2, "errors": self.errors,
-                "unsure": self.unsure, "preprocessing": self.preprocessing, "temperatures": self.temperatures,
+                "unsure": self.unsure, "unsure_reasons": self.unsure_reasons, "notes": self.notes,
+                "reader": self.reader, "wavelength": self.wavelength, "wavelength_source": self.wavelength_source,
+                "quality": self.quality, "preprocessing": self.preprocessing, "temperatures": self.temperatures,
                 "evidence": self.evidence, "evidence_data": self.evidence_data}
 
 
@@ -66,7 +72,8 @@ def format_table(pred: Prediction) -> str:
         rows.append(("ensemble", pred.ensemble))
     width = max([len("model")] + [len(r[0]) for r in rows])
     lines = [f"{pred.path}  (reader: {pred.reader or '?'}, data set: {pred.dataset}"
-             + (f", λ = {pred.wavelength:g} Å" if pred.wavelength else "") + ")"]
+             + (f", λ = {pred.wavelength:g} Å {pred.wavelength_source or ''}".rstrip() if pred.wavelength else "")
+             + ")"]
     lines.append(f"  {'model':<{width}}  " + "  ".join(f"{h:>6}" for h in heads))
     for name, probs in rows:
         if name == "ensemble":
@@ -76,8 +83,7 @@ def format_table(pred: Prediction) -> str:
         lines.append(f"  top-1: {pred.top1} ({pred.ensemble[pred.top1]:.3f})   "
                      f"top-2: {pred.top2} ({pred.ensemble[pred.top2]:.3f})")
         if pred.unsure:
-            lines.append(f"  UNSURE: the ensemble gives no system {pred.unsure_below:.0%} or more; "
-                         f"read it as {pred.top1} or {pred.top2}")
+            lines.append(f"  UNSURE: read it as {pred.top1} or {pred.top2}: " + "; ".join(pred.unsure_reasons))
     else:
         lines.append("  no model produced a prediction")
     shown: dict[tuple, str] = {}

@@ -71,10 +71,12 @@ class Pattern:
     sorted by ``x`` and duplicate ``x`` values merged (mean intensity); lengths must match and every value
     must be finite. Negative intensities (e.g. background-subtracted data) are refused, or shifted up by
     the minimum (``negative="offset"``) or clipped to zero (``negative="clip"``); either is recorded in
-    ``notes`` so a result can say what was done to the data.
+    ``notes`` so a result can say what was done to the data, and ``negative_fraction`` and
+    ``raw_max`` keep what the counts were before (the data-quality gate reads them).
     """
 
-    __slots__ = ("x", "y", "sigma", "axis", "wavelength", "source", "reader", "meta", "notes", "grid")
+    __slots__ = ("x", "y", "sigma", "axis", "wavelength", "source", "reader", "meta", "notes", "grid",
+                 "negative_fraction", "raw_max")
 
     def __init__(self, x, y, *, axis: Axis = "2theta", wavelength: float | None = None, sigma=None,
                  source: str | None = None, reader: str | None = None, meta: dict | None = None,
@@ -119,6 +121,8 @@ class Pattern:
                 raise PatternError("a pattern needs at least 2 distinct x values")
 
         ymin = float(y.min())
+        self.negative_fraction = float((y < 0).mean())
+        self.raw_max = float(y.max())
         if ymin < 0:
             if negative == "offset":
                 y = y - ymin
