@@ -44,6 +44,18 @@ def test_model_without_dataset_reports_error(toy, xy_file):
     assert set(pred.per_model) == {"toy_a"}
 
 
+@pytest.mark.parametrize("path,msg", [(None, "got NoneType"), (123, "got int"),
+                                      (b"10 1\n20 5", "got bytes: for data in memory build a crystalmela.Pattern")])
+def test_what_is_not_a_path_is_a_clear_error(toy, path, msg):
+    """Was a raw TypeError."""
+    with pytest.raises(cm.CrystalmelaError, match=msg):
+        cm.predict(path)
+
+
+def test_preprocess_may_be_given_as_the_cli_takes_it(toy, xy_file):
+    assert cm.predict(xy_file, models=["toy_a"], preprocess="ka2").preprocessing["toy_a"].startswith("Kα2 stripped")
+
+
 @pytest.mark.parametrize("kw,msg", [
     (dict(models=["nope"]), "unknown model 'nope'"),
     (dict(dataset="mof"), "unknown data set 'mof'"),
@@ -55,6 +67,8 @@ def test_model_without_dataset_reports_error(toy, xy_file):
     (dict(weights={"toy_a": "2"}), "weight of 'toy_a' is '2', not a number"),   # was a TypeError
     (dict(weights={"nope": 1}), "ensemble weight given for 'nope', not among the chosen models"),
     (dict(models=["toy_a"], weights={"toy_b": 1}), r"'toy_b', not among the chosen models \(toy_a\)"),
+    (dict(preprocess=3), "preprocess: expected steps such as 'ka2,smooth=9'"),   # every model failed
+    (dict(preprocess="ka3"), "preprocessing step 'ka3'"),
     (dict(unsure_below=3), r"unsure_below 3: expected a probability in \[0, 1\]"),   # was accepted
 ])
 def test_bad_arguments(toy, xy_file, kw, msg):

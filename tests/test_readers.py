@@ -116,6 +116,65 @@ def _text_cases():
             ("chi_fit2d", "a.chi"), ("cif_loop", "a.cif"), ("xrdml", "a.xrdml")]
 
 
+TEXT_ENCODINGS = {
+    "CR-only line ends": lambda raw: raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r"),
+    "UTF-16 with BOM": lambda raw: raw.decode("latin-1").encode("utf-16"),
+    "UTF-16BE with BOM": lambda raw: b"\xfe\xff" + raw.decode("latin-1").encode("utf-16-be"),
+    "UTF-32 with BOM": lambda raw: raw.decode("latin-1").encode("utf-32"),
+}
+
+
+@pytest.mark.parametrize("encoding", TEXT_ENCODINGS)
+@pytest.mark.parametrize("case,fname", [c for c in _text_cases() if c[0] != "xrdml"])
+def test_text_files_read_whatever_the_line_ends_and_unicode_encoding(case, fname, encoding, tmp_path):
+    """Were refused as 'no reader recognises' (old Mac line ends, Windows "Unicode" text)."""
+    writer, _, reader, scale = CASES[case]
+    path = tmp_path / fname
+    writer(path)
+    path.write_bytes(TEXT_ENCODINGS[encoding](path.read_bytes()))
+    p = read_pattern(path)
+    assert p.reader == reader
+    np.testing.assert_allclose(p.y, Y * scale, rtol=1e-6, atol=1e-3 * scale)
+
+
+def test_xy_with_more_comments_than_the_sniffed_head(tmp_path):
+    from writers import xy
+    path = tmp_path / "a.xy"
+    xy(path)
+    path.write_text("# instrument log line, padded to a hundred characters ....................\n" * 1000
+                    + path.read_text())
+    assert path.stat().st_size > 64 * 1024
+    p = read_pattern(path)
+    assert p.reader == "xy" and len(p) == len(X)
+
+
+def test_fortran_double_precision_exponents(tmp_path):
+    path = tmp_path / "fortran.xy"
+    path.write_text("".join(f"{x / 10:.6f}D+01 {y / 100:.4f}D+02\n" for x, y in zip(X, Y)))
+    p = read_pattern(path)
+    np.testing.assert_allclose(p.x, X, atol=1e-6)
+    np.testing.assert_allclose(p.y, Y, rtol=1e-6)
+
+
+@pytest.mark.parametrize("wl", ["0", "-1.5406", "15.406"])
+def test_uxd_impossible_wavelength_is_the_readers_own_error(wl, tmp_path):
+    from writers import uxd
+    path = tmp_path / "a.uxd"
+    uxd(path)
+    path.write_text(path.read_text().replace("_WL1=1.540600", f"_WL1={wl}"))
+    with pytest.raises(cm.ReaderError, match=r"\[bruker_uxd\] _WL1 .* is outside 0\.1–5 Å") as e:
+        read_pattern(path)
+    assert "unexpectedly" not in str(e.value)
+
+
+@pytest.mark.parametrize("scale", [1e300, 1e-310])
+def test_huge_and_tiny_counts_regrid_without_a_nan_from_nowhere(scale):
+    """Overflow in the running integral used to surface as 'intensity value at point 1 is nan'."""
+    g = cm.Pattern(X, Y * scale).to_grid()
+    assert np.isfinite(g.y).all() and g.y.max() == pytest.approx(1000)
+    np.testing.assert_allclose(g.y, cm.Pattern(X, Y).to_grid().y, atol=1e-5)
+
+
 @pytest.mark.parametrize("ext", sorted({e for c in CASES.values() for e in [c[1][1:]]}))
 def test_empty_file(ext, tmp_path):
     p = tmp_path / f"empty{ext}"

@@ -98,6 +98,12 @@ class Predictor:
                                     f"models ({', '.join(self.models)})")
         if not 0.0 <= unsure_below <= 1.0:
             raise CrystalmelaError(f"unsure_below {unsure_below}: expected a probability in [0, 1]")
+        if isinstance(preprocess, str):               # as the CLI's --preprocess takes it
+            from crystalmela.pipeline.preprocess import parse
+            preprocess = parse(preprocess)
+        elif preprocess is not None and not isinstance(preprocess, PreprocessSettings):
+            raise CrystalmelaError(f"preprocess: expected steps such as 'ka2,smooth=9', PreprocessSettings or None, "
+                                   f"got {type(preprocess).__name__}")
         self.dataset, self.weights, self.preprocess = dataset, dict(weights or {}), preprocess
         self.calibrate, self.unsure_below, self.explain = calibrate, unsure_below, explain
         if quality is not None and not isinstance(quality, QualitySettings):
@@ -111,6 +117,7 @@ class Predictor:
     def predict_path(self, path: str | os.PathLike, *, reader: str | None = None,
                      wavelength: float | None = None) -> Prediction:
         """Read ``path`` and predict it."""
+        check_path(path)
         return self.predict_pattern(self.read(path, reader), wavelength=wavelength)
 
     def predict_pattern(self, pattern: Pattern, wavelength: float | None = None) -> Prediction:
@@ -248,6 +255,15 @@ def predict_pattern(pattern: Pattern, models: Iterable[str] | None = None, datas
                      registry=registry).predict_pattern(pattern, wavelength)
 
 
+def check_path(path) -> None:
+    """A file path, or a clear error for what people pass instead (None, a number, the file's bytes)."""
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        raise CrystalmelaError(f"expected a file path (str or pathlib.Path), got {type(path).__name__}: for data in "
+                               "memory build a crystalmela.Pattern and call predict_pattern")
+    if not isinstance(path, (str, os.PathLike)):
+        raise CrystalmelaError(f"expected a file path (str or pathlib.Path), got {type(path).__name__}")
+
+
 def _wavelength_used(pattern: Pattern, given: float | None, grid_wavelength: float) -> tuple[float | None, str]:
     """The wavelength the 2θ axis was read at, and where it came from."""
     if pattern.axis != "2theta":
@@ -293,8 +309,8 @@ def predict(path: str | os.PathLike, models: Iterable[str] | None = None, datase
     :param anode: instead of ``wavelength``, the tube anode (Cu, Co, Mo, Cr, Fe, Ag) for its Kα1.
     :param reader: force a reader by name (see ``crystalmela readers``).
     :param weights: per-model weights for the ensemble (default 1 each).
-    :param preprocess: clean-up after gridding (``crystalmela.pipeline.preprocess.parse("ka2,background")``);
-        default: what each model was trained with.
+    :param preprocess: clean-up after gridding: steps as the CLI takes them (``"ka2,background"``) or
+        ``PreprocessSettings``; default: what each model was trained with.
     :param calibrate: apply each model's fitted temperature (default on).
     :param unsure_below: flag the result ``unsure`` when the ensemble's top-1 is below this.
     :param explain: fill ``evidence`` with what each model's features found (lattice_fit: the cells
@@ -303,6 +319,7 @@ def predict(path: str | os.PathLike, models: Iterable[str] | None = None, datase
         gate): junk is refused with a :class:`QualityError` before any model runs, doubtful data
         are answered ``unsure`` with the reasons in ``unsure_reasons``.
     """
+    check_path(path)
     wl = resolve_wavelength(wavelength, anode)
     predictor = Predictor(models, dataset, weights=weights, preprocess=preprocess, calibrate=calibrate,
                           unsure_below=unsure_below, explain=explain, quality=quality)   # bad choices fail before reading

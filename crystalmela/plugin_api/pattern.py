@@ -97,7 +97,7 @@ class Pattern:
         for name, arr in (("x", x), ("intensity", y), ("sigma", s)):
             if arr is not None and not np.all(np.isfinite(arr)):
                 i = int(np.flatnonzero(~np.isfinite(arr))[0])
-                raise PatternError(f"{name} value at point {i + 1} is {arr[i]!r}, not a finite number")
+                raise PatternError(f"{name} value at point {i + 1} is {float(arr[i])!r}, not a finite number")
         if axis == "2theta" and (x.min() < 0 or x.max() >= 180):
             raise PatternError(f"2θ must lie in 0–180°, got {x.min():g}–{x.max():g}")
         if axis in ("d", "q") and x.min() <= 0:
@@ -197,6 +197,11 @@ class Pattern:
             raise PatternError("no point of this pattern falls within reach of the grid's wavelength")
         order = np.argsort(tt)
         tt, yy = tt[order], yy[order]
+        top_in = float(yy.max())
+        if top_in > 1e150 or 0 < top_in < 1e-150:
+            # the running integral below would overflow (or the final scaling underflow); scaling is
+            # linear and the grid is renormalised anyway, so only such files are touched
+            yy = yy / top_in
 
         lo, hi = grid.two_theta_min, grid.two_theta_max
         if tt[0] >= hi or tt[-1] <= lo:

@@ -5,21 +5,44 @@ import math
 import re
 from pathlib import Path
 
-from crystalmela.plugin_api import Pattern, PatternError, ReaderError
+from crystalmela.plugin_api import CrystalmelaError, Pattern, ReaderError
 
 COMMENT_PREFIXES = ("#", "!", "%", "//", ";", "'")
 _NUMBER_RE = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eEdD][+-]?\d+)?$")
 
 
+# UTF-32 first: its little-endian BOM starts with UTF-16's
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def unicode_bom(raw: bytes) -> str | None:
+    """The codec a byte-order mark names (Windows tools save "Unicode" text as UTF-16 with one)."""
+    return next((codec for bom, codec in _BOMS if raw.startswith(bom)), None)
+
+
+def _lines(text: str) -> str:
+    """One line ending: old Mac files end lines with CR alone, Windows with CR LF."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
 def decode(raw: bytes, path: Path, reader: str) -> str:
-    """Text of a file: UTF-8 (BOM allowed), else Latin-1; NUL bytes mean binary, which is refused."""
+    """Text of a file: UTF-16/32 with a byte-order mark, UTF-8 (BOM allowed), else Latin-1; line
+    endings made LF. NUL bytes in a file without a UTF-16/32 mark mean binary, which is refused."""
+    codec = unicode_bom(raw)
+    if codec:
+        try:
+            return _lines(raw.decode(codec))
+        except UnicodeDecodeError as exc:
+            raise ReaderError(path, f"starts with a {codec.upper()} byte-order mark but is not {codec.upper()} text "
+                                    f"({exc.reason})", offset=exc.start, reader=reader) from None
     nul = raw.find(b"\x00")
     if nul >= 0:
         raise ReaderError(path, "binary data where text was expected (NUL byte)", offset=nul, reader=reader)
     try:
-        return raw.decode("utf-8-sig")
+        return _lines(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        return raw.decode("latin-1")
+        return _lines(raw.decode("latin-1"))
 
 
 def read_text(path: Path, reader: str) -> str:
@@ -27,17 +50,25 @@ def read_text(path: Path, reader: str) -> str:
 
 
 def head_text(head: bytes) -> str | None:
-    """Decoded start of a file for sniffing, or None if it looks binary."""
+    """Decoded start of a file for sniffing (line endings made LF), or None if it looks binary."""
+    codec = unicode_bom(head)
+    if codec:   # the head may end inside a character
+        return _lines(head.decode(codec, errors="ignore"))
     if b"\x00" in head:
         return None
     try:
-        return head.decode("utf-8-sig")
+        return _lines(head.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        return head.decode("latin-1")
+        return _lines(head.decode("latin-1"))
 
 
 def is_number(token: str) -> bool:
     return bool(_NUMBER_RE.match(token.strip()))
+
+
+def fortran(token: str) -> str:
+    """Fortran's double-precision exponent (``1.6D+01``) as Python reads it (``1.6E+01``)."""
+    return token.replace("D", "E").replace("d", "e") if re.search(r"\d[dD][+-]?\d", token) else token
 
 
 def to_float(token: str, path: Path, line: int, reader: str, what: str = "a number",
@@ -48,7 +79,7 @@ def to_float(token: str, path: Path, line: int, reader: str, what: str = "a numb
         t = t.replace(",", ".")
     if t[-1:] == ")" and "(" in t:  # CIF-style standard uncertainty: 12.34(5)
         t = t[: t.index("(")]
-    t = t.replace("D", "E").replace("d", "e") if re.search(r"\d[dD][+-]?\d", t) else t
+    t = fortran(t)
     try:
         v = float(t)
     except ValueError:
@@ -64,7 +95,7 @@ def make_pattern(path: Path, reader: str, x, y, **kw) -> Pattern:
     kw.setdefault("negative", "offset")
     try:
         return Pattern(x, y, **kw)
-    except PatternError as exc:
+    except CrystalmelaError as exc:       # a PatternError, or a wavelength no diffractometer uses
         raise ReaderError(path, str(exc), reader=reader) from None
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from crystalmela.plugin_api import ReaderError, ReaderSpec
 
-from ._common import head_text, make_pattern, to_float
+from ._common import unicode_bom, head_text, make_pattern, read_text, to_float
 
 NAME = "cif_powder"
 X_TAGS = [("_pd_proc_2theta_corrected", "2theta"), ("_pd_meas_2theta_scan", "2theta"),
@@ -33,7 +33,10 @@ def _values(block, tag, path, what):
 
 def read(path: Path):
     try:
-        doc = gemmi.cif.read(str(path))
+        with open(path, "rb") as fh:
+            wide = unicode_bom(fh.read(4))
+        # gemmi reads bytes as UTF-8; UTF-16/32 text (with its byte-order mark) is decoded here first
+        doc = gemmi.cif.read_string(read_text(path, NAME)) if wide else gemmi.cif.read(str(path))
     except (RuntimeError, ValueError, IndexError) as exc:
         msg = str(exc)
         m = re.search(r":(\d+)", msg)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from crystalmela.plugin_api import ReaderError, ReaderSpec
+from crystalmela.plugin_api import CrystalmelaError, ReaderError, ReaderSpec, check_wavelength
+
 
 from ._common import head_text, make_pattern, read_text, to_float
 
@@ -80,7 +81,12 @@ def read(path: Path):
     if not xs:
         raise ReaderError(path, "no data block (_COUNTS, _CPS or _2THETACOUNTS) found", reader=NAME)
     wl = header.get("_WL1") or rng.get("_WL1")
-    wavelength = to_float(wl, path, 0, NAME, "_WL1") if wl else None
+    wavelength = to_float(wl, path, None, NAME, "_WL1") if wl else None
+    if wavelength is not None:
+        try:
+            check_wavelength(wavelength, "_WL1")
+        except CrystalmelaError as exc:
+            raise ReaderError(path, str(exc), reader=NAME) from None
     return make_pattern(path, NAME, np.concatenate(xs), np.concatenate(ys), wavelength=wavelength,
                         meta={k.lstrip("_").lower(): v for k, v in header.items()})
 

@@ -107,12 +107,7 @@ def _careful(lines, start, delim, dcomma, path, reader, first_line) -> np.ndarra
         rows.append(toks[:3])
         numbers.append(i + first_line)
     ncol = 3 if all(len(r) >= 3 for r in rows) else 2
-    for toks, ln in zip(rows, numbers):
-        for t in toks[:ncol]:
-            to_float(t, path, ln, reader, "a number", dcomma)
-    flat = [t for r in rows for t in r[:ncol]]
-    if dcomma:
-        flat = [t.replace(",", ".") for t in flat]
+    flat = [to_float(t, path, ln, reader, "a number", dcomma) for toks, ln in zip(rows, numbers) for t in toks[:ncol]]
     return np.array(flat, dtype=float).reshape(-1, ncol)
 
 
@@ -161,13 +156,32 @@ def read(path: Path):
                         meta={"header": header[:2000]} if header else None)
 
 
+LOOK_PAST_BYTES = 4 * 1024 * 1024
+
+
+def _sniff_past_comments(path: Path) -> float:
+    """A file whose first 64 KB are comments: sniff the first data lines after them (within 4 MB)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(LOOK_PAST_BYTES)
+    except OSError:
+        return 0.0
+    text = head_text(head)
+    if text is None:
+        return 0.0
+    rest = [ln for ln in text.split("\n") if _strip_comment(ln)][:50]
+    return sniff("\n".join(rest).encode("utf-8"), path) if len(rest) >= 3 else 0.0
+
+
 def sniff(head: bytes, path: Path) -> float:
     text = head_text(head)
     if text is None:
         return 0.0
     lines = [_strip_comment(ln) for ln in text.split("\n", 200)[:200]]
     lines = [ln for ln in lines if ln]
-    if len(head) >= 65536 and lines:
+    if len(head) >= 65536:
+        if not lines:       # more comments than the head holds: look past them
+            return _sniff_past_comments(path)
         lines = lines[:-1]  # the last line may be cut
     data = [ln for ln in lines if is_number(re.split(r"[\s,;]+", ln)[0])]
     if len(data) < 3:
