@@ -51,7 +51,7 @@ def main(argv=None) -> int:
                 time.sleep(0.1)
         client = httpx.Client(base_url=base, timeout=300)
         token = client.post("/api/register", json={"email": "bench@example.org",
-                                                   "password": "benchmark!"}).json()["csrf_token"]
+                                                   "password": "benchmark run 50"}).json()["csrf_token"]
         headers = {"X-CSRF-Token": token}
 
         def upload(i: int) -> tuple[float, int]:

@@ -109,7 +109,7 @@ def test_a_user_sees_only_their_own_runs(settings):
 
 @pytest.mark.parametrize("body, status, message", [
     ({"email": "not-an-address", "password": "long enough"}, 422, "not an e-mail"),
-    ({"email": "x@y.org", "password": "short"}, 422, "at least 8"),
+    ({"email": "x@y.org", "password": "short"}, 422, "at least 10"),
 ])
 def test_bad_registrations(client, body, status, message):
     r = client.post("/api/register", json=body)
@@ -118,7 +118,7 @@ def test_bad_registrations(client, body, status, message):
 
 def test_login_and_duplicate_account(client):
     _register(client)
-    assert client.post("/api/register", json={"email": "ANA@lab.org", "password": "whatever1"}).status_code == 409
+    assert client.post("/api/register", json={"email": "ANA@lab.org", "password": "whatever it takes"}).status_code == 409
     assert client.post("/api/login", json={"email": "ana@lab.org", "password": "wrong pass"}).status_code == 401
     r = client.post("/api/login", json={"email": "ana@lab.org", "password": "correct horse"})
     assert r.status_code == 200 and r.json()["csrf_token"]
@@ -148,9 +148,34 @@ def test_runs_a_crash_left_running_are_interrupted_at_start_up_with_their_files_
     with TestClient(create_app(settings)) as c:
         c.post("/api/login", json={"email": "ana@lab.org", "password": "correct horse"})
         (run,) = c.get("/api/runs").json()["runs"]
-        assert run["status"] == "interrupted" and "upload it again" in run["error"] and run["finished"]
+        assert run["status"] == "interrupted" and "run it again from the history page" in run["error"]
+        assert run["finished"] and c.get(f"/api/runs/{run['id']}/file").content == EXAMPLE.read_bytes()
+        history = c.get("/history").text
+        assert "interrupted" in history and f'action="/runs/{run["id"]}/rerun"' in history
+        csrf = {"X-CSRF-Token": c.post("/api/login", json={"email": "ana@lab.org", "password": "correct horse"})
+                .json()["csrf_token"]}
+        again = c.post(f"/api/runs/{run['id']}/rerun", headers=csrf)
+        assert again.status_code == 200 and again.json()["status"] == "done" and again.json()["id"] != run["id"]
+        assert c.post(f"/api/runs/{again.json()['id']}/rerun", headers=csrf).status_code == 409   # done: not again
+        assert c.post(f"/api/runs/{run['id']}/rerun").status_code == 403                          # CSRF as ever
+        assert [r["status"] for r in c.get("/api/runs").json()["runs"]] == ["done", "interrupted"]
+
+
+def test_stored_files_no_run_names_are_moved_aside_at_start_up(settings):
+    """Versions before the row-first order could leave a file without a row; start-up moves it to
+    uploads/orphans/ (kept), so every stored file has a row."""
+    with TestClient(create_app(settings)) as c:
+        h = _register(c)
+        assert _upload(c, h, ("LiCoO2.RAW", EXAMPLE.read_bytes())).status_code == 200
+    stray = settings.data_dir / "uploads" / "1" / "deadbeef" / "lost.xy"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"10 1\n")
+    with TestClient(create_app(settings)) as c:
+        c.post("/api/login", json={"email": "ana@lab.org", "password": "correct horse"})
+        (run,) = c.get("/api/runs").json()["runs"]
         assert c.get(f"/api/runs/{run['id']}/file").content == EXAMPLE.read_bytes()
-        assert "interrupted" in c.get("/history").text
+    assert not stray.exists() and not stray.parent.exists()
+    assert (settings.data_dir / "uploads" / "orphans" / "1-deadbeef-lost.xy").read_bytes() == b"10 1\n"
 
 
 def test_an_upload_that_cannot_be_stored_is_a_failed_run_not_a_lost_one(client, settings, monkeypatch):

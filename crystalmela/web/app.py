@@ -1,13 +1,18 @@
-"""The FastAPI application: JSON API under /api (OpenAPI at /openapi.json, docs at /docs).
+"""The FastAPI application: JSON API under /api (OpenAPI at /openapi.json, Swagger UI at /docs from
+the installed ``swagger-ui-bundle``, or off with ``api_docs``).
 
 Sessions are signed cookies (Starlette's SessionMiddleware, itsdangerous), HttpOnly, SameSite=Lax,
-Secure when ``secure_cookies``. A logged-in session holds a CSRF token; every state-changing request
-made with that session must echo it in ``X-CSRF-Token`` (login and register return it).
+Secure when ``secure_cookies``, carrying the token of a server-side login session that logging out
+ends. A logged-in session holds a CSRF token; every state-changing request made with that session
+must echo it in ``X-CSRF-Token`` (login and register return it). Log-ins are throttled per account
+and per client (``service.LoginThrottle``); request bodies are limited while they stream and every
+response carries the security headers (``guards``).
 """
 from __future__ import annotations
 
 import secrets
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
@@ -19,6 +24,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from crystalmela.plugin_api.errors import CrystalmelaError
 from crystalmela.web import service
 from crystalmela.web.db import User, make_sessionmaker, migrate
+from crystalmela.web.guards import BodyLimit, SecurityHeaders
 from crystalmela.web.settings import WebSettings
 
 
@@ -48,33 +54,74 @@ class Credentials(BaseModel):
     password: str
 
 
+def stored_file(run) -> FileResponse:
+    """An upload as it was stored: a download (attachment, octet-stream, nosniff), never a page, so
+    an uploaded ``evil.html`` cannot run in the site's origin."""
+    if not Path(run.stored_path).is_file():
+        raise service.ServiceError(f"the file of run {run.id} is no longer stored", 410)
+    return FileResponse(run.stored_path, filename=run.filename, media_type="application/octet-stream",
+                        headers={"X-Content-Type-Options": "nosniff"})
+
+
+def login(request: Request, s, user: User) -> None:
+    """Start a server-side session for ``user`` in a fresh cookie with a new CSRF token."""
+    request.session.clear()
+    request.session["sid"] = service.start_session(s, user)
+    request.session["csrf"] = secrets.token_urlsafe(32)
+
+
+def _docs(app: FastAPI) -> None:
+    """Swagger UI from the installed ``swagger-ui-bundle`` (no CDN: the page works offline)."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger():
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="crystalmela API",
+                                   swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger/swagger-ui.css",
+                                   swagger_favicon_url="/static/swagger/favicon-32x32.png")
+
+
 def create_app(settings: WebSettings | None = None) -> FastAPI:
     settings = settings or WebSettings.from_env()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate(settings.url)
     engine, Session = make_sessionmaker(settings.url)
+    upload_dir = settings.data_dir / "uploads"
     with Session() as s:
         service.mark_interrupted(s)
-    upload_dir = settings.data_dir / "uploads"
+        service.sweep_orphans(s, upload_dir)
 
     @asynccontextmanager
     async def lifespan(app):
         yield
         engine.dispose()
 
-    app = FastAPI(title="crystalmela", version=_version(), lifespan=lifespan,
+    docs = ("/docs",) if settings.api_docs else ()
+    app = FastAPI(title="crystalmela", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json" if settings.api_docs else None,
                   description="Crystal system of powder diffraction patterns: upload, results, history.")
+    # the last added runs first: headers on everything, then the session, then the body limit (which
+    # reads the session to tell a logged-in upload from an anonymous one)
+    app.add_middleware(BodyLimit, upload_paths=("/api/predict", "/predict"),
+                       upload_limit=int(settings.max_request_mb * 1024 * 1024))
     app.add_middleware(SessionMiddleware, secret_key=settings.secret(), same_site="lax",
                        https_only=settings.secure_cookies, session_cookie="crystalmela_session")
+    app.add_middleware(SecurityHeaders, docs_paths=docs)
     app.state.settings = settings
+    app.state.throttle = throttle = service.LoginThrottle()
+    if settings.api_docs:
+        _docs(app)
 
     def db():
         with Session() as s:
             yield s
 
     def current_user(request: Request, s=Depends(db)) -> User:
-        uid = request.session.get("user_id")
-        user = s.get(User, uid) if uid is not None else None
+        user = service.session_user(s, request.session.get("sid"))
         if user is None:
             raise service.ServiceError("log in first", 401)
         return user
@@ -86,24 +133,31 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
     @app.exception_handler(CrystalmelaError)
     async def _refused(request: Request, exc: CrystalmelaError):
-        return JSONResponse({"detail": str(exc)}, status_code=getattr(exc, "status", 422))
+        retry = getattr(exc, "retry_after", None)
+        return JSONResponse({"detail": str(exc)}, status_code=getattr(exc, "status", 422),
+                            headers={"Retry-After": str(retry)} if retry else None)
 
-    def _login(request: Request, user: User) -> dict:
-        request.session.clear()
-        request.session["user_id"] = user.id
-        request.session["csrf"] = secrets.token_urlsafe(32)
+    def _login(request: Request, s, user: User) -> dict:
+        login(request, s, user)
         return {"email": user.email, "csrf_token": request.session["csrf"]}
+
+    def client(request: Request) -> str:
+        return request.client.host if request.client else "?"
 
     @app.post("/api/register", status_code=201)
     def api_register(body: Credentials, request: Request, s=Depends(db)):
-        return _login(request, service.register(s, body.email, body.password))
+        user = throttle.attempt(lambda: service.register(s, body.email, body.password), body.email, client(request))
+        return _login(request, s, user)
 
     @app.post("/api/login")
     def api_login(body: Credentials, request: Request, s=Depends(db)):
-        return _login(request, service.authenticate(s, body.email, body.password))
+        user = throttle.attempt(lambda: service.authenticate(s, body.email, body.password), body.email,
+                                client(request))
+        return _login(request, s, user)
 
     @app.post("/api/logout", dependencies=[Depends(check_csrf)])
-    def api_logout(request: Request):
+    def api_logout(request: Request, s=Depends(db)):
+        service.end_session(s, request.session.get("sid"))
         request.session.clear()
         return {"ok": True}
 
@@ -164,26 +218,32 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
     @app.get("/api/runs/{run_id}/file")
     def api_run_file(run_id: int, user: User = Depends(current_user), s=Depends(db)):
-        run = service.user_run(s, user, run_id)
-        return FileResponse(run.stored_path, filename=run.filename)
+        return stored_file(service.user_run(s, user, run_id))
 
-    _pages(app, settings, db, read_uploads, upload_dir)
+    @app.post("/api/runs/{run_id}/rerun", dependencies=[Depends(check_csrf)])
+    async def api_rerun(run_id: int, user: User = Depends(current_user), s=Depends(db)):
+        run = await run_in_threadpool(service.rerun, s, user, run_id)
+        return JSONResponse(service.run_summary(run), status_code=200 if run.status == "done" else 422)
+
+    _pages(app, settings, db, read_uploads, login)
     for route in app.routes:                 # the OpenAPI document describes the API, not the pages
         if not getattr(route, "path", "/api").startswith(("/api", "/docs", "/openapi", "/redoc")):
             route.include_in_schema = False
     return app
 
 
-def _pages(app: FastAPI, settings: WebSettings, db, read_uploads, upload_dir) -> None:
+def _pages(app: FastAPI, settings: WebSettings, db, read_uploads, login) -> None:
     """HTML pages over the same service: Home (upload), Results, History, Contact, accounts. Forms
     carry the session's CSRF token in a hidden field."""
-    from pathlib import Path
     templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
     templates.env.globals["evidence_tables"] = evidence_tables
+    templates.env.globals["password_rules"] = service.PASSWORD_RULES
+    templates.env.globals["rerunnable"] = service.RERUNNABLE
+    upload_dir = settings.data_dir / "uploads"
+    throttle = app.state.throttle
 
     def user_of(request: Request, s) -> User | None:
-        uid = request.session.get("user_id")
-        return s.get(User, uid) if uid is not None else None
+        return service.session_user(s, request.session.get("sid"))
 
     def csrf(request: Request) -> str:
         if "csrf" not in request.session:
@@ -195,7 +255,8 @@ def _pages(app: FastAPI, settings: WebSettings, db, read_uploads, upload_dir) ->
 
     def render(request: Request, name: str, status: int = 200, **ctx):
         ctx.setdefault("user", None)
-        return templates.TemplateResponse(request, name, {"csrf": csrf(request), **ctx}, status_code=status)
+        return templates.TemplateResponse(request, name, {"csrf": csrf(request), "nonce": request.state.csp_nonce,
+                                                          **ctx}, status_code=status)
 
     def home(request: Request, user: User, error: str | None = None, status: int = 200):
         from crystalmela.plugins import get_registry
@@ -244,8 +305,22 @@ def _pages(app: FastAPI, settings: WebSettings, db, read_uploads, upload_dir) ->
         user = user_of(request, s)
         if user is None:
             return RedirectResponse("/login", 303)
-        run = service.user_run(s, user, run_id)
-        return FileResponse(run.stored_path, filename=run.filename)
+        return stored_file(service.user_run(s, user, run_id))
+
+    @app.post("/runs/{run_id}/rerun", response_class=HTMLResponse)
+    async def page_rerun(run_id: int, request: Request, csrf_token: str = Form(""), s=Depends(db)):
+        user = user_of(request, s)
+        if user is None:
+            return RedirectResponse("/login", 303)
+        if not form_ok(request, csrf_token):
+            return render(request, "history.html", 403, user=user, runs=service.user_runs(s, user),
+                          error="the form expired; please submit it again")
+        try:
+            run = await run_in_threadpool(service.rerun, s, user, run_id)
+        except service.ServiceError as exc:
+            return render(request, "history.html", exc.status, user=user, runs=service.user_runs(s, user),
+                          error=str(exc))
+        return render(request, "results.html", 200 if run.status == "done" else 422, user=user, runs=[run])
 
     @app.get("/history", response_class=HTMLResponse)
     def page_history(request: Request, s=Depends(db)):
@@ -279,13 +354,15 @@ def _pages(app: FastAPI, settings: WebSettings, db, read_uploads, upload_dir) ->
                 return render(request, "account.html", 403, heading=heading, action=action, email=email,
                               error="the form expired; please submit it again")
             try:
-                user = act(s, email, password)
+                user = throttle.attempt(lambda: act(s, email, password), email,
+                                        request.client.host if request.client else "?")
             except service.ServiceError as exc:
-                return render(request, "account.html", exc.status, heading=heading, action=action,
+                page = render(request, "account.html", exc.status, heading=heading, action=action,
                               email=email, error=str(exc))
-            request.session.clear()
-            request.session["user_id"] = user.id
-            request.session["csrf"] = secrets.token_urlsafe(32)
+                if exc.retry_after:
+                    page.headers["Retry-After"] = str(exc.retry_after)
+                return page
+            login(request, s, user)
             return RedirectResponse("/", 303)
 
         app.get(action, response_class=HTMLResponse)(show)
@@ -295,8 +372,9 @@ def _pages(app: FastAPI, settings: WebSettings, db, read_uploads, upload_dir) ->
     account_pages("/register", "Register", service.register)
 
     @app.post("/logout")
-    def page_logout(request: Request, csrf_token: str = Form("")):
+    def page_logout(request: Request, csrf_token: str = Form(""), s=Depends(db)):
         if form_ok(request, csrf_token):
+            service.end_session(s, request.session.get("sid"))
             request.session.clear()
         return RedirectResponse("/login", 303)
 

@@ -49,6 +49,16 @@ class Run(Base):
     user: Mapped[User] = relationship(back_populates="runs")
 
 
+class LoginSession(Base):
+    """A logged-in session; the signed cookie carries its token. ``ended`` set: logged out."""
+    __tablename__ = "login_sessions"
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    user: Mapped[User] = relationship()
+
+
 def make_sessionmaker(url: str):
     connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
     engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)

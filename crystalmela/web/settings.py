@@ -15,6 +15,9 @@ class WebSettings(BaseModel):
     database_url: str | None = Field(None, description="any SQLAlchemy URL; default SQLite in data_dir")
     max_upload_mb: float = Field(20.0, gt=0, description="per file")
     max_files: int = Field(20, ge=1, description="per upload")
+    max_request_mb: float = Field(100.0, gt=0, description="one upload's whole request body, all files "
+                                                           "together; enforced while it streams in")
+    api_docs: bool = Field(True, description="Swagger UI at /docs and the schema at /openapi.json")
     secure_cookies: bool = Field(False, description="send the session cookie over HTTPS only")
     secret_key: str | None = Field(None, description="signs session cookies; default: kept in data_dir")
 
@@ -24,6 +27,8 @@ class WebSettings(BaseModel):
             "data_dir": os.environ.get("CRYSTALMELA_DATA_DIR"),
             "database_url": os.environ.get("CRYSTALMELA_DATABASE_URL"),
             "max_upload_mb": os.environ.get("CRYSTALMELA_MAX_UPLOAD_MB"),
+            "max_request_mb": os.environ.get("CRYSTALMELA_MAX_REQUEST_MB"),
+            "api_docs": os.environ.get("CRYSTALMELA_API_DOCS"),
             "secure_cookies": os.environ.get("CRYSTALMELA_SECURE_COOKIES"),
             "secret_key": os.environ.get("CRYSTALMELA_SECRET_KEY"),
         }
