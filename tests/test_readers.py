@@ -137,6 +137,17 @@ def test_text_files_read_whatever_the_line_ends_and_unicode_encoding(case, fname
     np.testing.assert_allclose(p.y, Y * scale, rtol=1e-6, atol=1e-3 * scale)
 
 
+@pytest.mark.parametrize("codec", ["UTF-16", "UTF-32"])
+def test_xrdml_saved_as_utf16_or_utf32(codec, tmp_path):
+    """expat reads UTF-16 itself; UTF-32 the reader decodes first."""
+    from writers import xrdml
+    path = tmp_path / "a.xrdml"
+    xrdml(path)
+    path.write_bytes(path.read_text().replace('encoding="UTF-8"', f'encoding="{codec}"').encode(codec.lower()))
+    p = read_pattern(path)
+    assert p.reader == "xrdml" and p.y.tolist() == Y.tolist()
+
+
 def test_xy_with_more_comments_than_the_sniffed_head(tmp_path):
     from writers import xy
     path = tmp_path / "a.xy"

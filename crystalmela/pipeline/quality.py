@@ -183,7 +183,7 @@ def assess(pattern: Pattern, grid: GridSpec = PAPER_GRID, wavelength: float | No
             ratio = float((y[tall] - bg[tall]).max()) / max(strongest, 1e-12)
             unsure.append(f"{tall.size} one-point spike{'s' if tall.size > 1 else ''} at 2θ "
                           + ", ".join(f"{tt[i]:.2f}°" for i in tall[:3]) + (" …" if tall.size > 3 else "")
-                          + (f" (the tallest {ratio:.1f}× the strongest peak)" if strongest else "")
+                          + (f" (the tallest {ratio:.3g}× the strongest peak)" if strongest else "")
                           + ": a detector glitch or a damaged file")
     if peaks.size == 0:
         best = float(above[maxima].max()) / sigma if maxima.size else 0.0

@@ -9,7 +9,7 @@ import numpy as np
 from crystalmela.plugin_api import ReaderError, ReaderSpec
 
 from . import _xml
-from ._common import make_pattern, to_float
+from ._common import head_text, make_pattern, to_float, unicode_bom
 
 NAME = "xrdml"
 
@@ -77,7 +77,10 @@ def read(path: Path):
 
 
 def sniff(head: bytes, path: Path) -> float:
-    return 0.95 if b"<xrdMeasurements" in head[:4096] else 0.0
+    if b"<xrdMeasurements" in head[:4096]:
+        return 0.95
+    text = head_text(head[:16384]) if unicode_bom(head) else None     # XML saved as UTF-16/32
+    return 0.95 if text and "<xrdMeasurements" in text else 0.0
 
 
 SPEC = ReaderSpec(NAME, (".xrdml",), read, sniff, "PANalytical XRDML (XML)")
