@@ -7,6 +7,7 @@ classify → ensemble → Prediction), ``simulation/``, ``dataset/``, ``training
 """
 from crystalmela.pipeline.predictor import Predictor, predict, predict_pattern
 from crystalmela.pipeline.quality import QualityError, QualitySettings
+from crystalmela.plugin_api.peaklist import Peak, PeakList, PeakSearchSettings, find_peaks
 from crystalmela.pipeline.reading import read_pattern
 from crystalmela.pipeline.result import Prediction
 from crystalmela.plugin_api import (CRYSTAL_SYSTEMS, DATASETS, PAPER_GRID, ClassifierSpec, CrystalmelaError, Evidence,
@@ -17,8 +18,8 @@ from crystalmela.plugins import get_registry
 
 __all__ = [
     "CRYSTAL_SYSTEMS", "DATASETS", "PAPER_GRID", "ClassifierSpec", "CrystalmelaError", "Evidence", "FeatureExtractor",
-    "GridSpec", "Model", "ModelNotAvailableError", "NoReaderError", "Pattern", "PatternError", "Prediction",
+    "GridSpec", "Model", "ModelNotAvailableError", "NoReaderError", "Pattern", "PatternError", "Peak", "PeakList", "PeakSearchSettings", "Prediction",
     "PluginConflictError", "PluginLoadError", "Predictor", "QualityError", "QualitySettings", "ReaderError", "ReaderSpec", "UnknownModelError",
-    "crystal_system", "get_registry", "hookimpl", "predict", "predict_pattern", "read_pattern",
+    "crystal_system", "find_peaks", "get_registry", "hookimpl", "predict", "predict_pattern", "read_pattern",
 ]
 __version__ = "0.1.0"

@@ -99,6 +99,39 @@ def cmd_predict(args) -> int:
     return status
 
 
+def cmd_peaks(args) -> int:
+    """The fitted peak list of each file, on the data as measured."""
+    from crystalmela.pipeline.predictor import check_path, resolve_wavelength
+    from crystalmela.pipeline.reading import read_pattern
+    from crystalmela.plugin_api.peaklist import PeakSearchSettings, find_peaks
+    from pathlib import Path
+
+    wl = resolve_wavelength(args.wavelength, args.anode)
+    settings = PeakSearchSettings(ka2=args.ka2, min_sigma=args.min_sigma)
+    if args.out and len(args.files) > 1:
+        raise CrystalmelaError("-o/--out takes one file; give one FILE or leave -o out")
+    status = EXIT_OK
+    for path in args.files:
+        try:
+            check_path(path)
+            peaks = find_peaks(read_pattern(path, reader=args.reader), settings, wavelength=wl)
+        except CrystalmelaError as exc:
+            status = EXIT_BAD_INPUT
+            msg = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+            if args.json:
+                print(json.dumps({"path": str(path), "error": msg}), flush=True)
+            else:
+                print(f"error: {msg}", file=sys.stderr, flush=True)
+            continue
+        text = json.dumps({"path": str(path), **peaks.to_json()}) if args.json else peaks.to_text()
+        if args.out:
+            Path(args.out).write_text(text + ("\n" if args.json else ""))
+            print(f"{len(peaks)} peaks of {path} written to {args.out}", file=sys.stderr)
+        else:
+            print(text.rstrip("\n"), flush=True)
+    return status
+
+
 def cmd_readers(args) -> int:
     from crystalmela.plugins import get_registry
     reg = get_registry()
@@ -460,6 +493,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-quality-gate", action="store_true",
                    help="ask the models even about data the quality gate refuses or doubts (docs/quality.md)")
     p.set_defaults(func=cmd_predict)
+
+    k = sub.add_parser("peaks", help="the fitted peak list of measured scans (positions with uncertainties)")
+    k.add_argument("files", nargs="+", metavar="FILE")
+    k.add_argument("--json", action="store_true", help="one JSON object per file on stdout")
+    k.add_argument("-o", "--out", help="write the list to this file (one FILE only)")
+    g = k.add_mutually_exclusive_group()
+    g.add_argument("--wavelength", type=float, help="wavelength in Å (overrides the file's)")
+    g.add_argument("--anode", choices=list(ANODES_KA1), help="tube anode; its Kα1 wavelength is used")
+    k.add_argument("--reader", help="force a reader (see `crystalmela readers`)")
+    k.add_argument("--ka2", choices=["auto", "yes", "no"], default="auto",
+                   help="fit Kα1/Kα2 doublets (auto: when the wavelength is a laboratory anode's)")
+    k.add_argument("--min-sigma", type=float, default=4.0, metavar="K",
+                   help="keep peaks at least K noise σ above the background (default 4)")
+    k.set_defaults(func=cmd_peaks)
 
     s = sub.add_parser("simulate", help="simulate the powder pattern of a CIF structure")
     s.add_argument("file", metavar="FILE.cif")

@@ -18,13 +18,12 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from crystalmela.peaks.search import robust_noise
 from crystalmela.plugin_api.errors import PatternError
 from crystalmela.plugin_api.pattern import PAPER_GRID, GridSpec, Pattern, d_to_two_theta, two_theta_to_d
 
 __all__ = ["Quality", "QualityError", "QualitySettings", "assess"]
 
-# MAD → σ for a normal distribution, and √2 because the noise is read from first differences
-_MAD_SIGMA = 1.0 / (0.6745 * np.sqrt(2.0))
 
 
 class QualityError(PatternError):
@@ -158,8 +157,7 @@ def assess(pattern: Pattern, grid: GridSpec = PAPER_GRID, wavelength: float | No
 
     tt, y = tt[inside], y[inside]
     bg = _background(tt, y)
-    d = np.diff(y)
-    sigma = float(np.median(np.abs(d - np.median(d)))) * _MAD_SIGMA
+    sigma = robust_noise(y)
     # noise-free (simulated) data have only rounding ripples; the floor is read from the top of the
     # profile without its highest points, so one spike cannot set it
     sigma = max(sigma, 1e-4 * float(np.percentile(y - bg, 99.5)), 1e-12)

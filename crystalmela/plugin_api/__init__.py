@@ -1,6 +1,6 @@
 """Everything a plugin may import from crystalmela, and nothing else: the hook marker, the records
 hooks return, the Pattern they receive, the errors they raise; and, in their own modules, the helpers
-built-in plugins use (``peaks``, ``modelcard``, ``forests`` for scikit-learn forests, ``testing`` for
+built-in plugins use (``peaks``, ``peaklist`` for the peak search on measured data, ``modelcard``, ``forests`` for scikit-learn forests, ``testing`` for
 contract checks, ``training`` for what a plugin's ``train`` receives). Built-in plugins import only
 this package; a third party's plugin should too. See docs/plugins.md.
 """
