@@ -18,6 +18,7 @@ uncertainties, and no maintained Python library fits Kα doublets on measured po
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 import numpy as np
 
@@ -63,6 +64,13 @@ def _snip_lls(y: np.ndarray, half_window: int) -> np.ndarray:
 def _smooth(y: np.ndarray, points: int) -> np.ndarray:
     from crystalmela.pipeline.preprocess import savgol
     return savgol(y, max(5, points | 1))
+
+
+@lru_cache(maxsize=64)
+def _noise_gain(points: int) -> float:
+    """The share of a point's noise that the smoothing and second derivative pass, measured once
+    per smoothing width on seeded unit noise."""
+    return float(np.std(np.gradient(np.gradient(_smooth(np.random.default_rng(0).normal(size=4096), points)))))
 
 
 def _width_guess(x: np.ndarray, net: np.ndarray, idx: np.ndarray, step: float) -> float:
@@ -140,8 +148,7 @@ def search(pattern: Pattern, settings: PeakSearchSettings, wavelength: float | N
     points = int(round(0.7 * fwhm / step))
     sm = _smooth(net, points)
     d2 = np.gradient(np.gradient(sm))
-    # how much of a point's noise the smoothing and second derivative pass: measured on unit noise
-    gain = float(np.std(np.gradient(np.gradient(_smooth(np.random.default_rng(0).normal(size=4096), points)))))
+    gain = _noise_gain(points)
     cand = local_maxima(-d2)
     # against the noise where the candidate is (√counts on a strong peak, not the background's σ), so
     # the noise on a strong peak's flanks does not become peaks
